@@ -1,0 +1,42 @@
+# gantry build and test entry points. `make test` is the whole suite; CI
+# (.ci/run) calls it once on SQLite and once with GANTRY_TEST_POSTGRES_URL set.
+
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --abbrev=0 2>/dev/null | sed 's/^v//')
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   := -s -w -X gantry/internal/buildinfo.tag=$(VERSION) -X gantry/internal/buildinfo.commit=$(COMMIT)
+FUZZTIME  ?= 10s
+
+.PHONY: build test test-unit test-compat fuzz lint fmt vet bench bench-full update-golden
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/gantry ./cmd/gantry
+
+## test: the whole suite (unit, integration, compatibility, short fuzzing).
+test: vet test-unit fuzz test-compat
+
+test-unit:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-compat:
+	@if [ -f compat/go.mod ]; then cd compat && $(GO) test -count=1 -timeout 15m ./...; fi
+
+## fuzz: run every fuzz target briefly (FUZZTIME each).
+fuzz:
+	@./scripts/fuzz.sh $(FUZZTIME)
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+update-golden:
+	$(GO) test ./internal/config/... ./internal/cli/... -run Golden -update
+
+bench:
+	$(GO) run ./bench -profile quick
+
+bench-full:
+	$(GO) run ./bench -profile full

@@ -1,0 +1,44 @@
+// Package api serves the /api/v2 JSON API: the General endpoints, users,
+// API keys and the AI Bridge query API. Handlers are methods on *API, one
+// file per resource; every route is listed in routes.go.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"gantry/internal/store"
+)
+
+// Options are the dependencies and settings of the API. The composition root
+// (internal/app) fills them from the deployment configuration.
+type Options struct {
+	Logger *slog.Logger
+	Store  store.Store
+	// Now returns the current time; tests may replace it.
+	Now func() time.Time
+	// (Further settings are added by the owners of each handler file.)
+}
+
+// API holds the dependencies shared by all handlers.
+type API struct {
+	opts    Options
+	handler http.Handler
+}
+
+// New builds the API and its router.
+func New(opts Options) *API {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	a := &API{opts: opts}
+	a.handler = a.routes()
+	return a
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(rw http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(rw, r) }
