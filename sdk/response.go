@@ -6,7 +6,7 @@ package sdk
 
 import (
 	"fmt"
-	"net/http"
+
 	"strings"
 )
 
@@ -65,5 +65,3 @@ func IsStatus(err error, status int) bool {
 	e, ok := err.(*Error)
 	return ok && e.statusCode == status
 }
-
-var _ = http.StatusOK

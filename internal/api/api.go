@@ -18,7 +18,12 @@ type Options struct {
 	Store  store.Store
 	// Now returns the current time; tests may replace it.
 	Now func() time.Time
-	// (Further settings are added by the owners of each handler file.)
+	// Identity configures users, sessions and API keys (see auth.go).
+	Identity IdentityOptions
+	// Deployment configures the General endpoints (see general.go).
+	Deployment DeploymentOptions
+	// AIBridge configures the gateway mount and its query API (see aibridge.go).
+	AIBridge AIBridgeOptions
 }
 
 // API holds the dependencies shared by all handlers.

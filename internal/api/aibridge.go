@@ -1,0 +1,4 @@
+package api
+
+// AIBridgeOptions configure the AI Bridge routes.
+type AIBridgeOptions struct{}

@@ -1,0 +1,4 @@
+package api
+
+// IdentityOptions configure users, sessions and API keys.
+type IdentityOptions struct{}

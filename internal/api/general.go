@@ -1,0 +1,4 @@
+package api
+
+// DeploymentOptions configure the General endpoints.
+type DeploymentOptions struct{}
