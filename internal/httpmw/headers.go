@@ -1,0 +1,34 @@
+package httpmw
+
+import (
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"gantry/internal/httpapi"
+)
+
+// RequestID gives every request a fresh UUID v4, stores it in the context
+// (httpapi.RequestID reads it) and returns it in X-Coder-Request-Id. A client
+// supplied id is ignored: log lines must not be forgeable.
+func RequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		id := uuid.NewString()
+		rw.Header().Set(RequestIDHeader, id)
+		next.ServeHTTP(rw, r.WithContext(httpapi.WithRequestID(r.Context(), id)))
+	})
+}
+
+// StaticHeaders sets the headers every response carries, whatever handler
+// answers: the build version (Coder clients require it, 404s included) and
+// nosniff.
+func StaticHeaders(version string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+			h := rw.Header()
+			h.Set(BuildVersionHeader, version)
+			h.Set("X-Content-Type-Options", "nosniff")
+			next.ServeHTTP(rw, r)
+		})
+	}
+}
