@@ -30,6 +30,9 @@ type Options struct {
 type API struct {
 	opts    Options
 	handler http.Handler
+	// ident is the identity runtime: token validator, login throttle,
+	// password hasher (auth.go).
+	ident *identityState
 }
 
 // New builds the API and its router.
@@ -41,9 +44,18 @@ func New(opts Options) *API {
 		opts.Now = time.Now
 	}
 	a := &API{opts: opts}
+	a.ident = newIdentityState(opts)
 	a.handler = a.routes()
 	return a
 }
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(rw http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(rw, r) }
+
+// Close waits for the API's background work (asynchronous token usage
+// writes) to finish. Call it after the HTTP server has stopped and before
+// closing the store.
+func (a *API) Close() error {
+	a.ident.close()
+	return nil
+}
