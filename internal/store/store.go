@@ -29,6 +29,18 @@ var (
 	ErrConflict = errors.New("conflict")
 )
 
+// ConflictError is the error behind ErrConflict when the store knows which
+// field broke a uniqueness rule ("username", "email", "id", "token_name",
+// "name"). errors.Is(err, ErrConflict) holds for it; errors.As gives the field.
+type ConflictError struct {
+	Field string
+}
+
+func (e *ConflictError) Error() string { return "conflict: duplicate " + e.Field }
+
+// Is makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
 // UserStatus is the lifecycle state of a user account.
 type UserStatus string
 

@@ -1,0 +1,174 @@
+// Package sqlite is the embedded, zero-set-up store.Store: one database file
+// (plus its WAL) driven by the pure-Go modernc.org/sqlite driver, so the
+// gantry binary needs no cgo.
+//
+// Connections are split the way SQLite wants them: one writer pool with a
+// single connection (every write transaction starts with BEGIN IMMEDIATE, so
+// writers queue in Go instead of failing with SQLITE_BUSY) and a reader pool
+// of query-only connections that run concurrently thanks to WAL.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"gantry/internal/store/internal/sqldb"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Store is the SQLite store. It implements store.Store; Pools exposes the
+// connection pools for metrics.
+type Store struct {
+	*sqldb.Store
+}
+
+// Options tune Open. The zero value is sensible.
+type Options struct {
+	// MaxReaders bounds the reader pool; 0 means max(4, GOMAXPROCS).
+	MaxReaders int
+	// BusyTimeout is how long a connection waits on a lock held by another
+	// process before failing; 0 means 5s.
+	BusyTimeout time.Duration
+}
+
+// Open opens (creating if needed) the database file at path, with its parent
+// directory, and applies pending migrations.
+func Open(ctx context.Context, path string) (*Store, error) {
+	return OpenWithOptions(ctx, path, Options{})
+}
+
+// OpenWithOptions is Open with tuning.
+func OpenWithOptions(ctx context.Context, path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("open sqlite: empty path")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open sqlite: create directory: %w", err)
+	}
+	if opts.MaxReaders <= 0 {
+		opts.MaxReaders = max(4, runtime.GOMAXPROCS(0))
+	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 5 * time.Second
+	}
+
+	w, err := sql.Open("sqlite", dsn(path, opts, true))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite writer: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	if err := migrate(ctx, w); err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+
+	r, err := sql.Open("sqlite", dsn(path, opts, false))
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("open sqlite reader: %w", err)
+	}
+	r.SetMaxOpenConns(opts.MaxReaders)
+	r.SetMaxIdleConns(opts.MaxReaders)
+	r.SetConnMaxIdleTime(5 * time.Minute)
+
+	s, err := sqldb.New(ctx, sqldb.Config{
+		Dialect: &dialect,
+		Writer:  w,
+		Reader:  r,
+		Pools:   []sqldb.Pool{{Name: "sqlite_writer", DB: w}, {Name: "sqlite_reader", DB: r}},
+	})
+	if err != nil {
+		_ = r.Close()
+		_ = w.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	return &Store{Store: s}, nil
+}
+
+// dsn builds the modernc connection string. The driver runs busy_timeout
+// before every other setting, so a connection opened while another process
+// holds a lock waits instead of failing on the journal_mode switch.
+func dsn(path string, opts Options, writer bool) string {
+	q := url.Values{}
+	q.Set("_busy_timeout", fmt.Sprint(opts.BusyTimeout.Milliseconds()))
+	q.Set("_journal_mode", "WAL")
+	q.Set("_foreign_keys", "1")
+	q.Set("_synchronous", "NORMAL")
+	if writer {
+		// Take the write lock at BEGIN: a deferred transaction that reads
+		// first and upgrades later can fail with SQLITE_BUSY_SNAPSHOT.
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Set("_query_only", "1")
+	}
+	u := url.URL{Scheme: "file", Opaque: escapePath(path), RawQuery: q.Encode()}
+	return u.String()
+}
+
+// escapePath keeps the characters that would end the path part of a URI.
+func escapePath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(p)
+}
+
+func migrate(ctx context.Context, w *sql.DB) error {
+	ms, err := sqldb.LoadMigrations(migrationFS, "migrations")
+	if err != nil {
+		return err
+	}
+	conn, err := w.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate sqlite: %w", err)
+	}
+	defer conn.Close()
+	now := func() any { return time.Now().UnixMicro() }
+	if err := sqldb.Migrate(ctx, conn, &dialect, ms, now); err != nil {
+		return fmt.Errorf("migrate sqlite: %w", err)
+	}
+	return nil
+}
+
+// dialect describes SQLite to the shared implementation.
+var dialect = sqldb.Dialect{
+	Name:       "sqlite",
+	TimeArg:    func(t time.Time) any { return t.UnixMicro() },
+	Classify:   classify,
+	SkipLocked: "",
+	HasRole:    "EXISTS (SELECT 1 FROM json_each(roles) WHERE json_each.value = ?)",
+	MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at INTEGER NOT NULL
+	) STRICT`,
+}
+
+func classify(err error) (sqldb.Violation, string) {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return sqldb.NoViolation, ""
+	}
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return sqldb.UniqueViolation, e.Error()
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return sqldb.ForeignKeyViolation, e.Error()
+	}
+	return sqldb.NoViolation, ""
+}
