@@ -24,6 +24,7 @@ func Root() *serpent.Command {
 		},
 		Children: []*serpent.Command{
 			versionCmd(),
+			serverCmd(),
 		},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/coder/serpent"
@@ -38,6 +39,10 @@ type Loaded struct {
 	// Warnings are non-fatal notices for the operator (deprecated options in
 	// use, unknown indexed provider keys).
 	Warnings []string
+	// Sources maps the name of every option the operator set to where it was
+	// set ("flag --x", "env NAME", "YAML path (file:line)"). Unlike
+	// value_source it does not spread to aliases sharing the value.
+	Sources map[string]string
 }
 
 // Problem is one invalid input.
@@ -58,8 +63,14 @@ type Problem struct {
 }
 
 func (p Problem) String() string {
+	if p.Option == "" {
+		if p.Source == "" {
+			return oneLine(p.Err.Error())
+		}
+		return p.Source + ": " + oneLine(p.Err.Error())
+	}
 	var b strings.Builder
-	if p.Option != "" {
+	{
 		fmt.Fprintf(&b, "option %q", p.Option)
 	}
 	if p.Source != "" {
@@ -165,7 +176,7 @@ func Load(in Inputs) (*Loaded, error) {
 		return nil, l.problems
 	}
 	l.deprecationWarnings()
-	return &Loaded{Values: l.vals, Options: l.opts, Warnings: l.warnings}, nil
+	return &Loaded{Values: l.vals, Options: l.opts, Warnings: l.warnings, Sources: l.sources}, nil
 }
 
 // envLookup finds an option's env value the way serpent does (including the
@@ -297,7 +308,7 @@ func yamlKeys(n *yaml.Node, prefix string, out map[string]*yaml.Node, problems *
 }
 
 func (l *loader) yamlSource(path string, n *yaml.Node) string {
-	return fmt.Sprintf("YAML %s (%s:%d)", path, l.yamlFile, n.Line)
+	return fmt.Sprintf("YAML %s at %s:%d", path, l.yamlFile, n.Line)
 }
 
 func (l *loader) checkYAML(doc *yaml.Node) {
@@ -331,7 +342,13 @@ func (l *loader) checkYAML(doc *yaml.Node) {
 			l.add(opt, l.yamlSource(path, n), yamlValueString(n), err)
 		}
 	}
-	for path, n := range nodes {
+	paths := make([]string, 0, len(nodes))
+	for path := range nodes {
+		paths = append(paths, path)
+	}
+	sort.Strings(paths)
+	for _, path := range paths {
+		n := nodes[path]
 		if known[path] {
 			continue
 		}
