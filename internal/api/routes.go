@@ -15,8 +15,39 @@ func (a *API) routes() http.Handler {
 	r := chi.NewRouter()
 	r.NotFound(httpapi.RouteNotFound)
 	r.MethodNotAllowed(httpapi.RouteNotFound)
+
+	// --- General: HTML pages, /healthz, /swagger (general.go).
+	a.siteRoutes(r)
+
+	// --- AI Bridge gateway: it authenticates and rate-limits on its own, so
+	// it is mounted beside /api/v2, outside the General API middleware.
+	if a.opts.AIBridge.Gateway != nil {
+		r.Mount("/api/v2/aibridge", a.opts.AIBridge.Gateway)
+	}
+
 	r.Route("/api/v2", func(r chi.Router) {
+		// Every other /api/v2 route: rate limit and CSRF (general.go).
+		r.Use(a.generalMiddleware()...)
 		r.NotFound(httpapi.RouteNotFound)
+		r.MethodNotAllowed(httpapi.RouteNotFound)
+
+		// --- General endpoints (general.go).
+		r.Get("/", a.apiRoot)
+		r.Get("/buildinfo", a.buildInfo)
+		r.Get("/updatecheck", a.updateCheck)
+		r.Post("/csp/reports", a.postCSPReport)
+		r.Route("/deployment", func(r chi.Router) {
+			r.Use(a.apiKey)
+			r.Get("/config", a.deploymentConfig)
+			r.Get("/stats", a.deploymentStats)
+			r.Get("/ssh", a.deploymentSSH)
+		})
+		r.Route("/experiments", func(r chi.Router) {
+			r.Use(a.apiKey)
+			r.Get("/", a.experiments)
+			r.Get("/available", a.availableExperiments)
+		})
+		// --- end General
 
 		// --- Identity: users, sessions, API keys (auth.go, users.go,
 		// login.go, apikeys.go). Authentication failures are answered by
