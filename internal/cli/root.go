@@ -25,6 +25,11 @@ func Root() *serpent.Command {
 		Children: []*serpent.Command{
 			versionCmd(),
 			serverCmd(),
+			loginCmd(),
+			logoutCmd(),
+			whoamiCmd(),
+			usersCmd(),
+			tokensCmd(),
 		},
 	}
 }
