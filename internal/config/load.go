@@ -451,13 +451,38 @@ func probe(v pflag.Value) pflag.Value {
 // apply sets the real values through serpent: env, then flags, then YAML for
 // options still without a source, then defaults.
 func (l *loader) apply(byFlag map[string]*serpent.Option, doc *yaml.Node) {
+	// serpent applies env and YAML in option order, so the later of two
+	// aliases sharing a value wins. Work on a copy with the deprecated
+	// aliases first, so the replacement option wins when both are given.
+	order := make([]int, 0, len(l.opts))
+	for pass := 0; pass < 2; pass++ {
+		for i, opt := range l.opts {
+			if (len(opt.UseInstead) > 0) == (pass == 0) {
+				order = append(order, i)
+			}
+		}
+	}
+	work := make(serpent.OptionSet, len(order))
+	syncIn := func() {
+		for j, i := range order {
+			work[j] = l.opts[i]
+		}
+	}
+	syncOut := func() {
+		for j, i := range order {
+			l.opts[i].ValueSource = work[j].ValueSource
+		}
+	}
+
 	env := make(serpent.Environ, 0, len(l.env))
 	for name, value := range l.env {
 		env = append(env, serpent.EnvVar{Name: name, Value: value})
 	}
-	if err := l.opts.ParseEnv(env); err != nil {
+	syncIn()
+	if err := work.ParseEnv(env); err != nil {
 		l.problems = append(l.problems, Problem{Source: "env", Err: err})
 	}
+	syncOut()
 	for _, opt := range l.opts {
 		if name, _, ok := l.envLookup(opt); ok {
 			l.sources[opt.Name] = "env " + name
@@ -496,9 +521,11 @@ func (l *loader) apply(byFlag map[string]*serpent.Option, doc *yaml.Node) {
 				l.sources[opt.Name] = l.yamlSource(opt.YAMLPath(), n)
 			}
 		}
-		if err := l.opts.UnmarshalYAML(doc); err != nil {
+		syncIn()
+		if err := work.UnmarshalYAML(doc); err != nil {
 			l.problems = append(l.problems, Problem{Source: "YAML " + l.yamlFile, Err: err})
 		}
+		syncOut()
 	}
 
 	if err := l.opts.SetDefaults(); err != nil {

@@ -204,9 +204,9 @@ func (l *loader) mergeProviders() {
 	for _, e := range splitJoined(err) {
 		l.problems = append(l.problems, Problem{Option: "AI Bridge providers", Err: e})
 	}
-	if len(l.extAuth) > 0 {
-		l.vals.ExternalAuthConfigs.Value = append(l.vals.ExternalAuthConfigs.Value, l.extAuth...)
-	}
+	// Like the reference server, "no providers" is an empty list, not null.
+	l.vals.ExternalAuthConfigs.Value = append(make([]ExternalAuthConfig, 0, len(l.vals.ExternalAuthConfigs.Value)+len(l.extAuth)),
+		append(l.vals.ExternalAuthConfigs.Value, l.extAuth...)...)
 	for _, e := range ValidateExternalAuthConfigs(l.vals.ExternalAuthConfigs.Value) {
 		l.problems = append(l.problems, Problem{Option: "External Auth Providers", Err: e})
 	}
