@@ -1,8 +1,8 @@
 package api_test
 
 import (
-	"net/http"
 	"encoding/json"
+	"net/http"
 	"testing"
 	"time"
 

@@ -1,0 +1,314 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"gantry/internal/api"
+	"gantry/internal/apitest"
+	"gantry/internal/store"
+	"gantry/sdk"
+)
+
+// countingStore counts calls of the store methods the identity code uses.
+type countingStore struct {
+	store.Store
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func newCountingStore(s store.Store) *countingStore {
+	return &countingStore{Store: s, calls: map[string]int{}}
+}
+
+func (c *countingStore) count(name string) {
+	c.mu.Lock()
+	c.calls[name]++
+	c.mu.Unlock()
+}
+
+func (c *countingStore) get(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[name]
+}
+
+func (c *countingStore) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = map[string]int{}
+}
+
+func (c *countingStore) GetAPIKeyByID(ctx context.Context, id string) (store.APIKey, error) {
+	c.count("GetAPIKeyByID")
+	return c.Store.GetAPIKeyByID(ctx, id)
+}
+
+func (c *countingStore) GetUserByID(ctx context.Context, id uuid.UUID) (store.User, error) {
+	c.count("GetUserByID")
+	return c.Store.GetUserByID(ctx, id)
+}
+
+func (c *countingStore) ListUsers(ctx context.Context, f store.UserFilter) ([]store.User, int64, error) {
+	c.count("ListUsers")
+	return c.Store.ListUsers(ctx, f)
+}
+
+func (c *countingStore) UpdateAPIKeyUsage(ctx context.Context, id string, u store.APIKeyUsage) error {
+	c.count("UpdateAPIKeyUsage")
+	return c.Store.UpdateAPIKeyUsage(ctx, id, u)
+}
+
+func (c *countingStore) UpdateUser(ctx context.Context, id uuid.UUID, u store.UserUpdate) (store.User, error) {
+	c.count("UpdateUser")
+	return c.Store.UpdateUser(ctx, id, u)
+}
+
+func (c *countingStore) InsertAPIKey(ctx context.Context, k store.APIKey) (store.APIKey, error) {
+	c.count("InsertAPIKey")
+	return c.Store.InsertAPIKey(ctx, k)
+}
+
+func (c *countingStore) writes() int {
+	return c.get("UpdateAPIKeyUsage") + c.get("UpdateUser") + c.get("InsertAPIKey")
+}
+
+// TestNoWritePerRequest: a burst of authenticated requests costs one key
+// lookup (then the cache answers) and at most one usage write per key,
+// made in the background.
+func TestNoWritePerRequest(t *testing.T) {
+	t.Parallel()
+	var cs *countingStore
+	client, _ := apitest.New(t,
+		apitest.WithStoreWrapper(func(s store.Store) store.Store { cs = newCountingStore(s); return cs }),
+		apitest.WithIdentity(func(o *api.IdentityOptions) { o.AuthCacheTTL = time.Minute }))
+	apitest.CreateFirstUser(t, client)
+	token := apitest.CreateToken(t, client, sdk.Me, "hot", time.Hour)
+	tc := apitest.WithToken(client, token)
+	ctx := apitest.Context(t, time.Minute)
+
+	cs.reset()
+	const n = 50
+	for range n {
+		_, err := tc.GetTokenConfig(ctx, sdk.Me)
+		require.NoError(t, err)
+	}
+	require.Equal(t, 1, cs.get("GetAPIKeyByID"), "validation must be cached")
+	// The first use is due for a last_used write (and the user's
+	// last_seen_at); it happens once, asynchronously.
+	require.Eventually(t, func() bool { return cs.get("UpdateAPIKeyUsage") == 1 }, 10*time.Second, 10*time.Millisecond)
+	for range n {
+		_, err := tc.GetTokenConfig(ctx, sdk.Me)
+		require.NoError(t, err)
+	}
+	require.Equal(t, 1, cs.get("UpdateAPIKeyUsage"))
+	require.LessOrEqual(t, cs.get("UpdateUser"), 1)
+	require.LessOrEqual(t, cs.writes(), 2)
+
+	// last_used is visible through the API.
+	id := strings.SplitN(token, "-", 2)[0]
+	k, err := client.APIKeyByID(ctx, sdk.Me, id)
+	require.NoError(t, err)
+	require.WithinDuration(t, time.Now(), k.LastUsed, time.Minute)
+
+	// A refused request never reaches its handler: no user listing.
+	cs.reset()
+	_, err = apitest.WithToken(client, id+"-"+strings.Repeat("x", 22)).Users(ctx, sdk.UsersRequest{})
+	requireSDKError(t, err, http.StatusUnauthorized, signedOut, "API key secret is invalid.")
+	require.Zero(t, cs.get("ListUsers"))
+	require.Zero(t, cs.get("GetAPIKeyByID"), "a wrong secret for a cached key costs no query")
+}
+
+// TestReplicaInvalidation: two API instances on one database. A key deleted
+// through one stops working on the other within the cache TTL.
+func TestReplicaInvalidation(t *testing.T) {
+	t.Parallel()
+	const ttl = 300 * time.Millisecond
+	short := apitest.WithIdentity(func(o *api.IdentityOptions) { o.AuthCacheTTL = ttl })
+	a, srvA := apitest.New(t, short)
+	apitest.CreateFirstUser(t, a)
+	b, _ := apitest.New(t, short, apitest.WithStore(srvA.Store))
+	ctx := apitest.Context(t, time.Minute)
+
+	token := apitest.CreateToken(t, a, sdk.Me, "shared", 0)
+	tb := apitest.WithToken(b, token)
+	_, err := tb.User(ctx, sdk.Me) // now cached on B
+	require.NoError(t, err)
+
+	require.NoError(t, a.DeleteAPIKey(ctx, sdk.Me, strings.SplitN(token, "-", 2)[0]))
+	deleted := time.Now()
+	require.Eventually(t, func() bool {
+		_, err := tb.User(ctx, sdk.Me)
+		return sdk.IsStatus(err, http.StatusUnauthorized)
+	}, 10*time.Second, 20*time.Millisecond)
+	require.Less(t, time.Since(deleted), ttl+2*time.Second)
+
+	// Suspension through B reaches A's cache the same way.
+	member, mu := apitest.CreateUser(t, a)
+	_, err = member.User(ctx, sdk.Me)
+	require.NoError(t, err)
+	b.SessionToken = a.SessionToken
+	_, err = b.UpdateUserStatus(ctx, mu.Username, sdk.UserStatusSuspended)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := member.User(ctx, sdk.Me)
+		return sdk.IsStatus(err, http.StatusUnauthorized)
+	}, 10*time.Second, 20*time.Millisecond)
+}
+
+func TestLoginThrottle(t *testing.T) {
+	t.Parallel()
+	client, _ := apitest.New(t, apitest.WithIdentity(func(o *api.IdentityOptions) {
+		o.LoginThrottle.AccountLimit = 3
+		o.LoginThrottle.AddressLimit = 6
+		o.LoginThrottle.Lockout = time.Minute
+	}))
+	apitest.CreateFirstUser(t, client)
+	_, mu := apitest.CreateUser(t, client)
+	anon := apitest.WithToken(client, "")
+	ctx := apitest.Context(t, time.Minute)
+	login := func(email, password string) error {
+		_, err := anon.LoginWithPassword(ctx, sdk.LoginWithPasswordRequest{Email: email, Password: password})
+		return err
+	}
+
+	for range 3 {
+		requireSDKError(t, login(apitest.FirstUserEmail, "wrong-password"), http.StatusUnauthorized, "Incorrect email or password.", "")
+	}
+	// Locked: even the right password is refused, with Retry-After.
+	err := login(apitest.FirstUserEmail, apitest.FirstUserPassword)
+	e := requireSDKError(t, err, http.StatusTooManyRequests, "Too many failed login attempts. Try again later.", "")
+	require.Contains(t, e.Detail, "Retry after")
+	status, hdr, _ := rawJSON(t, anon, http.MethodPost, "/api/v2/users/login",
+		sdk.LoginWithPasswordRequest{Email: "ADMIN@example.com", Password: apitest.FirstUserPassword})
+	require.Equal(t, http.StatusTooManyRequests, status, "the account key is case-insensitive")
+	require.NotEmpty(t, hdr.Get("Retry-After"))
+	// Existing sessions are unaffected.
+	_, err = client.User(ctx, sdk.Me)
+	require.NoError(t, err)
+
+	// Another account from the same address still works until the address
+	// limit (6 failures in all) is reached.
+	require.NoError(t, login(mu.Email, "Test-Password-"+mu.Username))
+	for range 3 {
+		requireSDKError(t, login("nobody@example.com", "wrong-password"), http.StatusUnauthorized, "Incorrect email or password.", "")
+	}
+	err = login(mu.Email, "Test-Password-"+mu.Username)
+	requireSDKError(t, err, http.StatusTooManyRequests, "Too many failed login attempts. Try again later.", "")
+}
+
+// recordingTransport keeps every response body the client receives.
+type recordingTransport struct {
+	base   http.RoundTripper
+	mu     sync.Mutex
+	bodies bytes.Buffer
+}
+
+func (rt *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := rt.base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	rt.mu.Lock()
+	rt.bodies.WriteString(r.Method + " " + r.URL.Path + " -> ")
+	rt.bodies.Write(b)
+	rt.bodies.WriteString("\n")
+	rt.mu.Unlock()
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return resp, nil
+}
+
+// TestSecretsNeverLeak drives every identity endpoint and then scans all
+// server logs and all response bodies for passwords, password hashes and
+// token secrets (and their hashes).
+func TestSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
+	logger, logs := apitest.NewCapturingLogger(nil)
+	client, _ := apitest.New(t, apitest.WithLogger(logger))
+	rec := &recordingTransport{base: client.HTTPClient.Transport}
+	client.HTTPClient = &http.Client{Transport: rec, Timeout: 30 * time.Second}
+	ctx := apitest.Context(t, time.Minute)
+
+	first := apitest.CreateFirstUser(t, client)
+	member, mu := apitest.CreateUser(t, client)
+	memberPassword := "Test-Password-" + mu.Username
+	tok := apitest.CreateToken(t, client, sdk.Me, "leak-check", time.Hour)
+	cliKey, err := client.CreateAPIKey(ctx, sdk.Me)
+	require.NoError(t, err)
+	secrets := []string{first.SessionToken, member.SessionToken, tok, cliKey.Key}
+
+	// Use the tokens every way a client can, including the query string.
+	for _, s := range secrets {
+		c := apitest.WithToken(client, s)
+		_, err := c.User(ctx, sdk.Me)
+		require.NoError(t, err)
+		resp, err := apitest.WithToken(client, "").Request(ctx, http.MethodGet, "/api/v2/users/me?coder_session_token="+url.QueryEscape(s), nil)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		id := strings.SplitN(s, "-", 2)[0]
+		_, err = apitest.WithToken(client, id+"-"+strings.Repeat("q", 22)).User(ctx, sdk.Me)
+		require.Error(t, err)
+	}
+	_, err = apitest.WithToken(client, "").LoginWithPassword(ctx, sdk.LoginWithPasswordRequest{Email: mu.Email, Password: memberPassword + "x"})
+	require.Error(t, err)
+	_, err = client.Users(ctx, sdk.UsersRequest{})
+	require.NoError(t, err)
+	_, err = client.Tokens(ctx, sdk.Me, sdk.TokensFilter{IncludeAll: true})
+	require.NoError(t, err)
+	_, err = client.User(ctx, mu.Username)
+	require.NoError(t, err)
+	_, err = client.UpdateUserStatus(ctx, mu.Username, sdk.UserStatusSuspended)
+	require.NoError(t, err)
+	require.NoError(t, client.DeleteUser(ctx, mu.Username))
+	require.NoError(t, apitest.WithToken(client, tok).Logout(ctx))
+
+	logText := logs.String()
+	require.Contains(t, logText, "http request", "the access log was captured")
+	bodies := rec.bodies.String()
+
+	always := []string{apitest.FirstUserPassword, memberPassword, "$argon2id"}
+	var tokenSecrets []string
+	for _, s := range secrets {
+		secret := strings.SplitN(s, "-", 2)[1]
+		sum := sha256.Sum256([]byte(secret))
+		always = append(always, hex.EncodeToString(sum[:]), base64.StdEncoding.EncodeToString(sum[:]))
+		tokenSecrets = append(tokenSecrets, secret)
+	}
+	for _, f := range append(always, tokenSecrets...) {
+		require.NotContains(t, logText, f, "secret material in the logs")
+	}
+	for _, line := range strings.Split(bodies, "\n") {
+		for _, f := range always {
+			require.NotContains(t, line, f, "secret material in a response")
+		}
+		// A token appears only in the response that creates it.
+		creating := strings.Contains(line, "POST /api/v2/users/login ->") ||
+			strings.Contains(line, "/keys ->") || strings.Contains(line, "/keys/tokens ->")
+		if !creating {
+			for _, f := range tokenSecrets {
+				require.NotContains(t, line, f, "token secret in a response")
+			}
+		}
+		require.NotContains(t, line, "hashed_password")
+		require.NotContains(t, line, "hashed_secret")
+	}
+}
