@@ -160,6 +160,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, err
 	}
 	s.accessURL = s.resolveAccessURL()
+	// The derived access URL is the effective value: report it in the
+	// deployment config as Coder does.
+	vals.AccessURL = serpent.URL(*s.accessURL)
 
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.bgCancel = cancel

@@ -1,0 +1,158 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"gantry/internal/api"
+	"gantry/internal/apitest"
+	"gantry/internal/app"
+	"gantry/internal/config"
+	"gantry/internal/store"
+	"gantry/internal/store/dbtest"
+	"gantry/internal/userpassword"
+	"gantry/sdk"
+)
+
+// deployment is a gantry server built by app.New and served on loopback
+// listeners, with a real store (SQLite, or PostgreSQL when
+// GANTRY_TEST_POSTGRES_URL is set).
+type deployment struct {
+	srv    *app.Server
+	store  store.Store
+	client *sdk.Client // unauthenticated
+	url    *url.URL
+	logs   *apitest.LogBuffer
+	done   chan error
+	cancel context.CancelFunc
+}
+
+type deployOpts struct {
+	flags     []config.FlagValue
+	configure func(*api.Options)
+	shutdown  time.Duration
+}
+
+type deployOption func(*deployOpts)
+
+// withFlags sets server flags ("name", "value" pairs).
+func withFlags(kv ...string) deployOption {
+	return func(o *deployOpts) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			o.flags = append(o.flags, config.FlagValue{Name: kv[i], Value: kv[i+1]})
+		}
+	}
+}
+
+func withAPI(f func(*api.Options)) deployOption {
+	return func(o *deployOpts) { o.configure = f }
+}
+
+// loadValues parses flags through the real option table (defaults applied).
+func loadValues(t *testing.T, flags []config.FlagValue) *config.Loaded {
+	t.Helper()
+	base := []config.FlagValue{
+		{Name: "http-address", Value: "127.0.0.1:0"},
+		{Name: "cache-dir", Value: t.TempDir()},
+	}
+	loaded, err := config.Load(config.Inputs{Flags: append(base, flags...)})
+	require.NoError(t, err)
+	return loaded
+}
+
+// deploy builds and serves a deployment until the test ends.
+func deploy(t *testing.T, opts ...deployOption) *deployment {
+	t.Helper()
+	var o deployOpts
+	for _, f := range opts {
+		f(&o)
+	}
+	loaded := loadValues(t, o.flags)
+	st := dbtest.New(t)
+	logger, logs := apitest.NewCapturingLogger(io.Discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := app.New(ctx, app.Config{
+		Values:          loaded.Values,
+		Options:         loaded.Options,
+		Store:           st,
+		Logger:          logger,
+		ShutdownTimeout: o.shutdown,
+		ConfigureAPI: func(ao *api.Options) {
+			ao.Identity.PasswordParams = userpassword.Params{Memory: 64, Time: 1, Threads: 1}
+			if o.configure != nil {
+				o.configure(ao)
+			}
+		},
+	})
+	if err != nil {
+		cancel()
+		require.NoError(t, err)
+	}
+	d := &deployment{srv: srv, store: st, logs: logs, done: make(chan error, 1), cancel: cancel}
+	go func() { d.done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { d.stop(t) })
+
+	d.url = srv.AccessURL()
+	d.client = sdk.New(d.url)
+	d.client.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	return d
+}
+
+// stop shuts the deployment down and waits for Serve to return.
+func (d *deployment) stop(t *testing.T) {
+	t.Helper()
+	d.cancel()
+	select {
+	case err := <-d.done:
+		require.NoError(t, err)
+		d.done <- err // later calls see it too
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not shut down within 30s")
+	}
+}
+
+// withToken is a client of d authenticating with token.
+func (d *deployment) withToken(token string) *sdk.Client {
+	c := sdk.New(d.url)
+	c.HTTPClient = d.client.HTTPClient
+	c.SessionToken = token
+	return c
+}
+
+// get sends a request with the token in Coder-Session-Token and returns the
+// status, headers and body.
+func get(t *testing.T, c *sdk.Client, method, path string, body any) (int, http.Header, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	resp, err := c.Request(ctx, method, path, body)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, resp.Header, b
+}
+
+func decode[T any](t *testing.T, b []byte) T {
+	t.Helper()
+	var v T
+	require.NoError(t, json.Unmarshal(b, &v), "body: %s", b)
+	return v
+}
+
+// referenceDir is the captured Coder v2.36.1 responses, beside the repo
+// (../shared/spec/...) from the repository root.
+func referenceDir(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "spec", "reference-v2.36.1"))
+	require.NoError(t, err)
+	return dir
+}
