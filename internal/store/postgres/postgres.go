@@ -96,11 +96,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 // advisory lock on one dedicated connection. The lock key includes the
 // current schema, so deployments (and tests) in different schemas of one
 // database do not wait for each other.
-func migrate(ctx context.Context, db *sql.DB) (err error) {
-	ms, err := sqldb.LoadMigrations(migrationFS, "migrations")
-	if err != nil {
-		return err
-	}
+func migrate(ctx context.Context, db *sql.DB) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("connect postgres: %w", err)
@@ -120,8 +116,7 @@ func migrate(ctx context.Context, db *sql.DB) (err error) {
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 	}()
-	now := func() any { return time.Now().UTC() }
-	if err := sqldb.Migrate(ctx, conn, &dialect, ms, now); err != nil {
+	if err := sqldb.Migrate(ctx, conn, &dialect, migrationFS); err != nil {
 		return fmt.Errorf("migrate postgres: %w", err)
 	}
 	return nil

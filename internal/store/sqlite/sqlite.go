@@ -129,17 +129,12 @@ func escapePath(p string) string {
 }
 
 func migrate(ctx context.Context, w *sql.DB) error {
-	ms, err := sqldb.LoadMigrations(migrationFS, "migrations")
-	if err != nil {
-		return err
-	}
 	conn, err := w.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate sqlite: %w", err)
 	}
 	defer conn.Close()
-	now := func() any { return time.Now().UnixMicro() }
-	if err := sqldb.Migrate(ctx, conn, &dialect, ms, now); err != nil {
+	if err := sqldb.Migrate(ctx, conn, &dialect, migrationFS); err != nil {
 		return fmt.Errorf("migrate sqlite: %w", err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"time"
 )
 
 // Migration is one embedded, numbered schema change.
@@ -50,11 +51,15 @@ func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
 	return ms, nil
 }
 
-// Migrate applies the migrations newer than the recorded version, each in its
+// Migrate applies the migrations in fsys's "migrations" directory newer than the recorded version, each in its
 // own transaction together with its version row. The caller serialises
 // concurrent migrators (SQLite: the single writer connection with BEGIN
 // IMMEDIATE; PostgreSQL: a session advisory lock held on conn).
-func Migrate(ctx context.Context, conn *sql.Conn, d *Dialect, ms []Migration, now func() any) error {
+func Migrate(ctx context.Context, conn *sql.Conn, d *Dialect, fsys fs.FS) error {
+	ms, err := LoadMigrations(fsys, "migrations")
+	if err != nil {
+		return err
+	}
 	if _, err := conn.ExecContext(ctx, d.MigrationsTable); err != nil {
 		return fmt.Errorf("create migrations table: %w", err)
 	}
@@ -66,7 +71,7 @@ func Migrate(ctx context.Context, conn *sql.Conn, d *Dialect, ms []Migration, no
 		return fmt.Errorf("database schema version %d is newer than this binary knows (%d): upgrade gantry", current, latest)
 	}
 	for _, m := range ms[current:] {
-		if err := applyMigration(ctx, conn, d, m, now()); err != nil {
+		if err := applyMigration(ctx, conn, d, m, d.TimeArg(NormTime(time.Now()))); err != nil {
 			return err
 		}
 	}
