@@ -141,7 +141,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.registry = prometheus.NewRegistry()
 	var pools []dbPool
 	if cfg.Store != nil {
-		s.store = cfg.Store
+		s.store, pools = cfg.Store, poolsOf(cfg.Store)
 	} else {
 		st, p, err := openStore(ctx, vals)
 		if err != nil {

@@ -39,6 +39,9 @@ type deployOpts struct {
 	flags     []config.FlagValue
 	configure func(*api.Options)
 	shutdown  time.Duration
+	// configLogger builds the logger from the logging flags instead of
+	// capturing logs.
+	configLogger bool
 }
 
 type deployOption func(*deployOpts)
@@ -50,6 +53,14 @@ func withFlags(kv ...string) deployOption {
 			o.flags = append(o.flags, config.FlagValue{Name: kv[i], Value: kv[i+1]})
 		}
 	}
+}
+
+func withShutdownTimeout(d time.Duration) deployOption {
+	return func(o *deployOpts) { o.shutdown = d }
+}
+
+func withConfiguredLogger() deployOption {
+	return func(o *deployOpts) { o.configLogger = true }
 }
 
 func withAPI(f func(*api.Options)) deployOption {
@@ -78,6 +89,9 @@ func deploy(t *testing.T, opts ...deployOption) *deployment {
 	loaded := loadValues(t, o.flags)
 	st := dbtest.New(t)
 	logger, logs := apitest.NewCapturingLogger(io.Discard)
+	if o.configLogger {
+		logger = nil
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := app.New(ctx, app.Config{
 		Values:          loaded.Values,

@@ -67,23 +67,25 @@ func (s *Server) bindListeners() error {
 	return nil
 }
 
-// resolveAccessURL returns --access-url, or a URL of the first API listener
-// when it is unset (an unspecified host becomes 127.0.0.1).
+// resolveAccessURL returns --access-url, or the URL of the TLS (else HTTP)
+// listener when it is unset (an unspecified host becomes 127.0.0.1).
 func (s *Server) resolveAccessURL() *url.URL {
 	if u := s.vals.AccessURL.Value(); u != nil && u.Host != "" {
 		cp := *u
 		return &cp
 	}
-	for _, l := range s.listeners {
-		if l.name != "http" && l.name != "tls" {
+	// Prefer the TLS listener: with TLS on, plain HTTP usually redirects.
+	for _, name := range []string{"tls", "http"} {
+		addr := s.Addr(name)
+		if addr == "" {
 			continue
 		}
-		host, port, _ := net.SplitHostPort(l.ln.Addr().String())
+		host, port, _ := net.SplitHostPort(addr)
 		if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
 			host = "127.0.0.1"
 		}
 		scheme := "http"
-		if l.name == "tls" {
+		if name == "tls" {
 			scheme = "https"
 		}
 		return &url.URL{Scheme: scheme, Host: net.JoinHostPort(host, port)}

@@ -45,11 +45,7 @@ func openStore(ctx context.Context, vals *config.DeploymentValues) (store.Store,
 			// The error never contains the password (pgx masks it).
 			return nil, nil, fmt.Errorf("open postgres: %w", err)
 		}
-		var pools []dbPool
-		for _, p := range st.Pools() {
-			pools = append(pools, dbPool{name: p.Name, db: p.DB})
-		}
-		return st, pools, nil
+		return st, poolsOf(st), nil
 	}
 	dir := vals.CacheDir.Value()
 	if dir == "" {
@@ -59,9 +55,22 @@ func openStore(ctx context.Context, vals *config.DeploymentValues) (store.Store,
 	if err != nil {
 		return nil, nil, err
 	}
+	return st, poolsOf(st), nil
+}
+
+// poolsOf returns the connection pools of gantry's store backends (none for
+// other implementations, such as test wrappers).
+func poolsOf(st store.Store) []dbPool {
 	var pools []dbPool
-	for _, p := range st.Pools() {
-		pools = append(pools, dbPool{name: p.Name, db: p.DB})
+	switch s := st.(type) {
+	case *sqlite.Store:
+		for _, p := range s.Pools() {
+			pools = append(pools, dbPool{name: p.Name, db: p.DB})
+		}
+	case *postgres.Store:
+		for _, p := range s.Pools() {
+			pools = append(pools, dbPool{name: p.Name, db: p.DB})
+		}
 	}
-	return st, pools, nil
+	return pools
 }
