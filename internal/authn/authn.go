@@ -251,6 +251,9 @@ func (a *Authenticator) load(ctx context.Context, id string) (*entry, error) {
 	}, nil
 }
 
+// CachedKeys is the number of keys in the cache (for metrics and tests).
+func (a *Authenticator) CachedKeys() int { return a.cache.size() }
+
 // InvalidateKey drops a key from the cache (call after deleting it).
 func (a *Authenticator) InvalidateKey(id string) { a.cache.deleteKey(id) }
 

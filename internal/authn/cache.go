@@ -130,7 +130,7 @@ func (c *cache) deleteUser(userID uuid.UUID) {
 	}
 }
 
-func (c *cache) len() int {
+func (c *cache) size() int {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return len(c.entries)

@@ -135,6 +135,13 @@ func (t *LoginThrottle) fail(m map[string]*failures, key string, limit int, now 
 	}
 }
 
+// Entries is the number of tracked accounts and addresses.
+func (t *LoginThrottle) Entries() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.accounts) + len(t.addresses)
+}
+
 // prune drops records that no longer matter, and if the map is still full,
 // arbitrary ones: under a flood of distinct keys the throttle degrades to
 // forgetting, never to unbounded memory.
