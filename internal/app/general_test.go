@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -334,4 +336,93 @@ func TestBodiesMatchReferenceKeyStructure(t *testing.T) {
 		}
 		require.GreaterOrEqual(t, shared, 200, "options shared with the reference")
 	})
+}
+
+func TestUpdateCheckEndpoint(t *testing.T) {
+	t.Parallel()
+	feed := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		_, _ = rw.Write([]byte(`{"tag_name":"v99.999.999","html_url":"https://someurl.com"}`))
+	}))
+	t.Cleanup(feed.Close)
+	d := deploy(t, withFlags("update-check", "true", "update-check-url", feed.URL+"/releases/latest"))
+	u, err := d.client.UpdateCheck(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, sdk.UpdateCheckResponse{Current: false, Version: "v99.999.999", URL: "https://someurl.com"}, u)
+
+	// A feed that never answered successfully: gantry's own version, current.
+	down := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+		rw.WriteHeader(http.StatusBadGateway)
+	}))
+	t.Cleanup(down.Close)
+	d2 := deploy(t, withFlags("update-check", "true", "update-check-url", down.URL))
+	u, err = d2.client.UpdateCheck(t.Context())
+	require.NoError(t, err)
+	require.True(t, u.Current)
+	bi, err := d2.client.BuildInfo(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, bi.Version, u.Version)
+	require.Equal(t, bi.ExternalURL, u.URL)
+}
+
+func TestCSPReports(t *testing.T) {
+	t.Parallel()
+	d := deploy(t)
+	status, _, body := get(t, d.client, http.MethodPost, "/api/v2/csp/reports",
+		map[string]any{"csp-report": map[string]any{"padding": strings.Repeat("a", 128<<10)}})
+	require.Equal(t, http.StatusRequestEntityTooLarge, status)
+	r := decode[sdk.Response](t, body)
+	require.Equal(t, "Request body too large.", r.Message)
+	require.Equal(t, "Maximum CSP report size is 65536 bytes.", r.Detail)
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, d.url.String()+"/api/v2/csp/reports", strings.NewReader("{not json"))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, "Failed to read body, invalid json.", decode[sdk.Response](t, b).Message)
+
+	require.NoError(t, d.client.ReportCSPViolation(t.Context(), sdk.CSPViolation{Report: map[string]any{"document-uri": "http://x"}}))
+}
+
+func TestConfiguredGeneralValues(t *testing.T) {
+	t.Parallel()
+	d := deploy(t, withFlags(
+		"experiments", "*,FOO,bar",
+		"workspace-hostname-suffix", "gantry",
+		"ssh-config-options", "ForwardAgent=yes,ServerAliveInterval 30",
+		"cli-upgrade-message", "run the installer",
+		"oidc-client-secret", "oidc-s3cret-value",
+		"postgres-url", "postgres://gantry:pg-s3cret-value@127.0.0.1:1/gantry",
+	))
+	owner := d.withToken("")
+	apitest.CreateFirstUser(t, owner)
+
+	exps, err := owner.Experiments(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, []string{"minimum-implicit-member", "foo", "bar"}, exps)
+
+	ssh, err := owner.SSHConfiguration(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, "gantry", ssh.HostnameSuffix)
+	require.Equal(t, map[string]string{"ForwardAgent": "yes", "ServerAliveInterval": "30"}, ssh.SSHConfigOptions)
+
+	bi, err := owner.BuildInfo(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, "run the installer", bi.UpgradeMessage)
+
+	status, _, body := get(t, owner, http.MethodGet, "/api/v2/deployment/config", nil)
+	require.Equal(t, http.StatusOK, status)
+	require.NotContains(t, string(body), "s3cret-value", "secrets never leave the server")
+	cfg, err := owner.DeploymentConfig(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, "", cfg.Values["oidc"].(map[string]any)["client_secret"])
+	require.NotContains(t, cfg.Values, "pg_connection_url")
+	for _, o := range cfg.Options {
+		if o.Name == "Postgres Connection URL" {
+			require.Nil(t, o.Value, "secret options carry no value")
+		}
+	}
 }
