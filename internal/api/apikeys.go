@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -160,7 +161,7 @@ func (a *API) postToken(rw http.ResponseWriter, r *http.Request) {
 		httpapi.Forbidden(rw, r)
 		return
 	}
-	var req sdk.CreateTokenRequest
+	var req createTokenRequest
 	if !httpapi.Read(rw, r, &req) {
 		return
 	}
@@ -195,14 +196,11 @@ func (a *API) postToken(rw http.ResponseWriter, r *http.Request) {
 		}
 		lifetime = req.Lifetime
 	}
-	scopes, ok := tokenScopes(req)
-	if !ok {
-		httpapi.Write(ctx, rw, http.StatusBadRequest, sdk.Response{
-			Message: msgCreateKeyValidation,
-			Detail:  `scope must be "all" or "application_connect"`,
-		})
+	if detail := req.unsupported(); detail != "" {
+		httpapi.Write(ctx, rw, http.StatusBadRequest, sdk.Response{Message: msgCreateKeyValidation, Detail: detail})
 		return
 	}
+	scopes := []string{sdk.APIKeyScopeCoderAll}
 	token, _, err := a.createKey(ctx, newKeyParams{
 		userID:    target.ID,
 		loginType: store.LoginTypeToken,
@@ -226,20 +224,41 @@ func (a *API) postToken(rw http.ResponseWriter, r *http.Request) {
 	httpapi.Write(ctx, rw, http.StatusCreated, sdk.GenerateAPIKeyResponse{Key: token})
 }
 
-// tokenScopes maps the request's legacy scope or scope list to stored
-// scopes. gantry enforces only "coder:all"; application_connect is kept
-// for display.
-func tokenScopes(req sdk.CreateTokenRequest) ([]string, bool) {
-	if len(req.Scopes) > 0 {
-		return req.Scopes, true
+// createTokenRequest is sdk.CreateTokenRequest as the server reads it: the
+// allow list may arrive as "type:id" strings or as {"type","id"} objects,
+// depending on the client's version.
+type createTokenRequest struct {
+	Lifetime  time.Duration     `json:"lifetime"`
+	Scope     string            `json:"scope"`
+	Scopes    []string          `json:"scopes"`
+	TokenName string            `json:"token_name"`
+	AllowList []json.RawMessage `json:"allow_list"`
+}
+
+// unsupported explains why the request asks for something gantry cannot
+// honour, or returns "". gantry enforces no scopes or allow lists, so it
+// accepts only the unrestricted ones: storing a narrower scope it would not
+// enforce would make the token look safer than it is.
+func (req createTokenRequest) unsupported() string {
+	if req.Scope != "" && req.Scope != sdk.APIKeyScopeAll {
+		return fmt.Sprintf("scope %q is not supported; gantry tokens have the %q scope", req.Scope, sdk.APIKeyScopeAll)
 	}
-	switch req.Scope {
-	case "", sdk.APIKeyScopeAll:
-		return []string{sdk.APIKeyScopeCoderAll}, true
-	case "application_connect":
-		return []string{"coder:application_connect"}, true
+	for _, s := range req.Scopes {
+		if s != sdk.APIKeyScopeCoderAll && s != sdk.APIKeyScopeAll {
+			return fmt.Sprintf("scope %q is not supported; gantry tokens have the %q scope", s, sdk.APIKeyScopeCoderAll)
+		}
 	}
-	return nil, false
+	for _, raw := range req.AllowList {
+		var str string
+		var obj struct{ Type, ID string }
+		switch {
+		case json.Unmarshal(raw, &str) == nil && str == sdk.APIKeyAllowListWildcard:
+		case json.Unmarshal(raw, &obj) == nil && obj.Type == "*" && obj.ID == "*":
+		default:
+			return fmt.Sprintf("allow list entry %s is not supported; gantry tokens allow %q", raw, sdk.APIKeyAllowListWildcard)
+		}
+	}
+	return ""
 }
 
 func randomTokenName() string {

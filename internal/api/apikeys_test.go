@@ -41,6 +41,22 @@ func TestTokensLifecycle(t *testing.T) {
 	_, err = client.CreateToken(ctx, sdk.Me, sdk.CreateTokenRequest{TokenName: "bad name!"})
 	requireSDKError(t, err, http.StatusBadRequest, "Failed to validate create API key request.", "")
 
+	// Scopes and allow lists gantry would not enforce are refused, not
+	// silently widened; the unrestricted ones are accepted in both encodings.
+	_, err = client.CreateToken(ctx, sdk.Me, sdk.CreateTokenRequest{TokenName: "narrow", Scopes: []string{"coder:workspaces.read"}})
+	requireSDKError(t, err, http.StatusBadRequest, "Failed to validate create API key request.",
+		`scope "coder:workspaces.read" is not supported; gantry tokens have the "coder:all" scope`)
+	_, err = client.CreateToken(ctx, sdk.Me, sdk.CreateTokenRequest{TokenName: "narrow", AllowList: []string{"workspace:123"}})
+	requireSDKError(t, err, http.StatusBadRequest, "Failed to validate create API key request.", "")
+	status, _, body = rawJSON(t, client, http.MethodPost, "/api/v2/users/me/keys/tokens", map[string]any{
+		"token_name": "objects", "scope": "all", "scopes": []string{"coder:all"},
+		"allow_list": []any{map[string]string{"type": "*", "id": "*"}},
+	})
+	require.Equal(t, http.StatusCreated, status, string(body))
+	objKey, err := client.APIKeyByName(ctx, sdk.Me, "objects")
+	require.NoError(t, err)
+	require.NoError(t, client.DeleteAPIKey(ctx, sdk.Me, objKey.ID))
+
 	status, _, body = rawJSON(t, client, http.MethodGet, "/api/v2/users/me/keys/tokens?include_all=false&include_expired=false", nil)
 	require.Equal(t, http.StatusOK, status)
 	requireSameKeys(t, "users_me_keys_tokens.json", body)
