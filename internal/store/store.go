@@ -16,6 +16,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"time"
@@ -264,6 +265,20 @@ type InterceptionDetail struct {
 	UserPrompts   []UserPrompt
 	ToolUsages    []ToolUsage
 	ModelThoughts []ModelThought
+}
+
+// Pool is one database/sql connection pool of a backend, named for metrics:
+// prometheus collectors.NewDBStatsCollector(p.DB, p.Name).
+type Pool struct {
+	Name string
+	DB   *sql.DB
+}
+
+// PoolLister is implemented by both SQL backends (sqlite: "sqlite_writer" and
+// "sqlite_reader"; postgres: "postgres"), so the composition root can register
+// pool metrics without knowing which backend it opened.
+type PoolLister interface {
+	Pools() []Pool
 }
 
 // Store is everything gantry persists. Implementations are safe for

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"gantry/internal/store"
 	"gantry/internal/store/internal/sqldb"
 )
 
@@ -83,7 +84,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		Dialect: &dialect,
 		Writer:  db,
 		Reader:  db,
-		Pools:   []sqldb.Pool{{Name: "postgres", DB: db}},
+		Pools:   []store.Pool{{Name: "postgres", DB: db}},
 	})
 	if err != nil {
 		_ = db.Close()

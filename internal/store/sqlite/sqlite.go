@@ -24,6 +24,7 @@ import (
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"gantry/internal/store"
 	"gantry/internal/store/internal/sqldb"
 )
 
@@ -93,7 +94,7 @@ func OpenWithOptions(ctx context.Context, path string, opts Options) (*Store, er
 		Dialect: &dialect,
 		Writer:  w,
 		Reader:  r,
-		Pools:   []sqldb.Pool{{Name: "sqlite_writer", DB: w}, {Name: "sqlite_reader", DB: r}},
+		Pools:   []store.Pool{{Name: "sqlite_writer", DB: w}, {Name: "sqlite_reader", DB: r}},
 	})
 	if err != nil {
 		_ = r.Close()

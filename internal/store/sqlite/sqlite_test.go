@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,4 +140,79 @@ func TestOpenErrors(t *testing.T) {
 	// A directory where the file should be.
 	_, err = sqlite.Open(t.Context(), t.TempDir())
 	require.Error(t, err)
+}
+
+// TestQueriesUseIndexes checks the plans of the lookups that run per request
+// or per page: none may scan a whole table.
+func TestQueriesUseIndexes(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "gantry.db")
+	open(t, path)
+	db := rawDB(t, path)
+	queries := map[string]string{
+		"api key by id": `SELECT * FROM api_keys WHERE id = 'x'`,
+		"user by id":    `SELECT * FROM users WHERE id = 'x'`,
+		"user by name":  `SELECT * FROM users WHERE lower(username) = lower('x') AND NOT deleted`,
+		"user by email": `SELECT * FROM users WHERE lower(email) = lower('x') AND NOT deleted AND email <> ''`,
+		"token by name": `SELECT * FROM api_keys WHERE user_id = 'u' AND token_name = 'n' AND login_type = 'token'`,
+		"keys of user":  `SELECT * FROM api_keys WHERE user_id = 'u' ORDER BY created_at, id`,
+		"children":      `SELECT * FROM aibridge_tool_usages WHERE interception_id IN ('a', 'b') ORDER BY created_at, id`,
+		"retention":     `SELECT id FROM aibridge_interceptions WHERE started_at < 5 ORDER BY started_at, id LIMIT 10`,
+		"expired keys":  `SELECT id FROM api_keys WHERE expires_at < 5 ORDER BY expires_at LIMIT 10`,
+	}
+	// The check itself can fail: an unindexed filter shows up as a scan.
+	require.True(t, hasFullScan(t, db, `SELECT * FROM users WHERE name = 'x'`))
+	for name, q := range queries {
+		require.False(t, hasFullScan(t, db, q), name)
+	}
+	// A page of interceptions walks the (started_at, id) index in order and
+	// stops at the limit.
+	plan := queryPlan(t, db, `SELECT * FROM aibridge_interceptions WHERE ended_at IS NOT NULL
+		AND (started_at, id) < (5, 'x') ORDER BY started_at DESC, id DESC LIMIT 10`)
+	require.Len(t, plan, 1)
+	require.Contains(t, plan[0], "USING INDEX aibridge_interceptions_started_idx")
+}
+
+// hasFullScan reports whether SQLite's plan for q walks a whole table or a
+// whole index ("SCAN ...") instead of searching one ("SEARCH ...").
+func hasFullScan(t *testing.T, db *sql.DB, q string) bool {
+	t.Helper()
+	return slices.ContainsFunc(queryPlan(t, db, q), func(step string) bool { return strings.HasPrefix(step, "SCAN ") })
+}
+
+func queryPlan(t *testing.T, db *sql.DB, q string) []string {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q)
+	require.NoError(t, err)
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &notused, &detail))
+		plan = append(plan, detail)
+	}
+	require.NoError(t, rows.Err())
+	t.Logf("%s\n  -> %q", q, plan)
+	return plan
+}
+
+func BenchmarkGetAPIKeyByID(b *testing.B) {
+	ctx := b.Context()
+	s, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "gantry.db"))
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = s.Close() })
+	u, err := s.InsertUser(ctx, store.User{Username: "alice", Email: "a@example.com"})
+	require.NoError(b, err)
+	_, err = s.InsertAPIKey(ctx, store.APIKey{ID: "abcdefghij", HashedSecret: make([]byte, 32), UserID: u.ID, ExpiresAt: time.Now().Add(time.Hour)})
+	require.NoError(b, err)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.GetAPIKeyByID(ctx, "abcdefghij"); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

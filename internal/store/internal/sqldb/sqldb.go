@@ -13,20 +13,13 @@ import (
 	"gantry/internal/store"
 )
 
-// Pool names one database/sql pool, for metrics (prometheus
-// collectors.NewDBStatsCollector(p.DB, p.Name)).
-type Pool struct {
-	Name string
-	DB   *sql.DB
-}
-
 // Store implements store.Store over database/sql.
 type Store struct {
 	d *Dialect
 	// w takes every write; r every read. They are the same pool on
 	// PostgreSQL; on SQLite w is the single-connection writer.
 	w, r  *sql.DB
-	pools []Pool
+	pools []store.Pool
 	now   func() time.Time
 
 	// Prepared hot-path lookups (token validation on every request).
@@ -36,14 +29,17 @@ type Store struct {
 	defaultOrg atomic.Pointer[store.Organization]
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store      = (*Store)(nil)
+	_ store.PoolLister = (*Store)(nil)
+)
 
 // Config is what a backend hands to New.
 type Config struct {
 	Dialect *Dialect
 	Writer  *sql.DB
 	Reader  *sql.DB
-	Pools   []Pool
+	Pools   []store.Pool
 	// Now is the clock (UTC); nil means time.Now.
 	Now func() time.Time
 }
@@ -70,7 +66,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 func (s *Store) Backend() string { return s.d.Name }
 
 // Pools lists the connection pools, for metrics.
-func (s *Store) Pools() []Pool { return s.pools }
+func (s *Store) Pools() []store.Pool { return s.pools }
 
 // Ping checks every pool.
 func (s *Store) Ping(ctx context.Context) error {

@@ -122,13 +122,14 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (store.U
 	return u, s.mapErr("get user by username", err)
 }
 
-// GetUserByEmail matches case-insensitively among non-deleted users.
+// GetUserByEmail matches case-insensitively among non-deleted users. The
+// "email <> ”" term matches the partial unique index, so SQLite uses it.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (store.User, error) {
 	if email == "" {
 		return store.User{}, fmt.Errorf("get user by email: %w", store.ErrNotFound)
 	}
 	u, err := scanUser(s.queryRow(ctx, s.r,
-		`SELECT `+userCols+` FROM users WHERE lower(email) = lower(?) AND NOT deleted`, email))
+		`SELECT `+userCols+` FROM users WHERE lower(email) = lower(?) AND NOT deleted AND email <> ''`, email))
 	return u, s.mapErr("get user by email", err)
 }
 
