@@ -39,8 +39,8 @@ type Store struct {
 type Options struct {
 	// MaxOpenConns bounds open connections; 0 means 10.
 	MaxOpenConns int
-	// MaxIdleConns bounds idle connections; 0 means "auto": MaxOpenConns/3,
-	// at least 1.
+	// MaxIdleConns bounds idle connections; 0 means "auto" (MaxOpenConns/3,
+	// at least 1) and a negative value keeps no idle connection.
 	MaxIdleConns int
 	// ConnMaxIdleTime closes connections idle for longer; 0 means 5 minutes.
 	ConnMaxIdleTime time.Duration
@@ -65,7 +65,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.MaxOpenConns <= 0 {
 		opts.MaxOpenConns = DefaultMaxOpenConns
 	}
-	if opts.MaxIdleConns <= 0 {
+	if opts.MaxIdleConns == 0 {
 		opts.MaxIdleConns = max(1, opts.MaxOpenConns/3)
 	}
 	if opts.ConnMaxIdleTime <= 0 {

@@ -48,6 +48,26 @@ func TestPoolOptions(t *testing.T) {
 	pools := s.Pools()
 	require.Len(t, pools, 1)
 	require.Equal(t, 7, pools[0].DB.Stats().MaxOpenConnections)
+
+	// Idle connections: "auto" keeps a third of the maximum, negative none.
+	ctx := t.Context()
+	busy := func(s *postgres.Store, n int) int {
+		t.Helper()
+		db := s.Pools()[0].DB
+		var conns []*sql.Conn
+		for range n {
+			c, err := db.Conn(ctx)
+			require.NoError(t, err)
+			conns = append(conns, c)
+		}
+		for _, c := range conns {
+			require.NoError(t, c.Close())
+		}
+		return db.Stats().Idle
+	}
+	require.Equal(t, 2, busy(s, 7), "auto = 7/3")
+	none := open(t, pgURL(t), postgres.Options{MaxOpenConns: 3, MaxIdleConns: -1})
+	require.Equal(t, 0, busy(none, 3))
 }
 
 // TestConcurrentMigration is two replicas starting at the same moment on one
