@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,16 +12,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"gantry/internal/store"
-	"gantry/internal/store/sqlite"
+	"gantry/internal/store/dbtest"
 	"gantry/internal/updatecheck"
 )
 
+// openStore is a real, private database (SQLite, or PostgreSQL when
+// GANTRY_TEST_POSTGRES_URL is set).
 func openStore(t *testing.T) store.Store {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "gantry.db"))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	return st
+	return dbtest.New(t)
 }
 
 // releaseServer is a fake GitHub "latest release" endpoint.
