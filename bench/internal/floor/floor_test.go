@@ -1,0 +1,59 @@
+package floor_test
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"gantry/bench/internal/floor"
+)
+
+func TestFloorSwapsTokenAndStreams(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Seen-Auth", r.Header.Get("Authorization"))
+		w.Header().Set("X-Seen-Path", r.URL.RequestURI())
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = fmt.Fprint(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		// The second event waits until the client has seen the first: a
+		// buffering proxy would deadlock here (bounded by the timeout).
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+		_, _ = fmt.Fprint(w, "data: two\n\n")
+	}))
+	t.Cleanup(up.Close)
+	u, err := url.Parse(up.URL + "/base")
+	require.NoError(t, err)
+	px := httptest.NewServer(floor.New(u, "sk-upstream", 8))
+	t.Cleanup(px.Close)
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, px.URL+"/v1/chat?x=1", strings.NewReader("{}"))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer user-token")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, "Bearer sk-upstream", resp.Header.Get("X-Seen-Auth"))
+	require.Equal(t, "/base/v1/chat?x=1", resp.Header.Get("X-Seen-Path"))
+
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "data: one\n", line)
+	close(release)
+	_, _ = br.ReadString('\n')
+	line, err = br.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "data: two\n", line)
+}

@@ -1,0 +1,86 @@
+package sse_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"gantry/bench/internal/sse"
+)
+
+func TestIsContent(t *testing.T) {
+	t.Parallel()
+	require.True(t, sse.IsContent("content_block_delta", []byte(`{}`)))
+	require.True(t, sse.IsContent("response.output_text.delta", []byte(`{}`)))
+	require.False(t, sse.IsContent("message_start", []byte(`{"content":"x"}`)))
+	require.False(t, sse.IsContent("response.completed", nil))
+	require.True(t, sse.IsContent("", []byte(`{"choices":[{"delta":{"content":"hi"}}]}`)))
+	require.False(t, sse.IsContent("", []byte(`{"choices":[{"delta":{"role":"assistant","content":""}}]}`)))
+	require.True(t, sse.IsContent("", []byte(`{"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{\""}}]}}]}`)))
+	require.False(t, sse.IsContent("", []byte(`[DONE]`)))
+}
+
+func TestDoTimesPacedStream(t *testing.T) {
+	t.Parallel()
+	const gap = 15 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		f := w.(http.Flusher)
+		_, _ = fmt.Fprint(w, "event: message_start\ndata: {\"type\":\"message_start\"}\n\n")
+		f.Flush()
+		for i := range 4 {
+			time.Sleep(gap)
+			// Split data across two lines once, and use CRLF once.
+			if i == 1 {
+				_, _ = fmt.Fprint(w, "event: content_block_delta\r\ndata: {\"a\":\r\ndata: 1}\r\n\r\n")
+			} else {
+				_, _ = fmt.Fprintf(w, "event: content_block_delta\ndata: {\"i\":%d}\n\n", i)
+			}
+			f.Flush()
+		}
+		_, _ = fmt.Fprint(w, "event: message_delta\ndata: {\"usage\":{\"output_tokens\":4}}\n\n")
+	}))
+	t.Cleanup(srv.Close)
+
+	req, err := http.NewRequest(http.MethodPost, srv.URL, nil)
+	require.NoError(t, err)
+	firsts := 0
+	tr, err := sse.Do(t.Context(), srv.Client(), req, func() { firsts++ })
+	require.NoError(t, err)
+	require.Equal(t, 1, firsts)
+	require.Equal(t, 200, tr.Status)
+	require.Len(t, tr.Events, 6)
+	require.Len(t, tr.Content, 4)
+	require.GreaterOrEqual(t, tr.FirstContent, gap)
+	require.Greater(t, tr.FirstContent, tr.Headers)
+	require.GreaterOrEqual(t, tr.End, tr.Content[3])
+	require.JSONEq(t, `{"usage":{"output_tokens":4}}`, string(tr.Usage))
+	gaps := tr.Gaps()
+	require.Len(t, gaps, 3)
+	for _, g := range gaps {
+		// Paced by the server, so never collapsed to ~0 (no buffering).
+		require.Greater(t, g, gap/2)
+	}
+}
+
+func TestDoNonStreamError(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTooManyRequests)
+		_, _ = fmt.Fprint(w, `{"error":{"type":"rate_limit_error"}}`)
+	}))
+	t.Cleanup(srv.Close)
+	req, err := http.NewRequest(http.MethodPost, srv.URL, nil)
+	require.NoError(t, err)
+	tr, err := sse.Do(t.Context(), srv.Client(), req, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusTooManyRequests, tr.Status)
+	require.Contains(t, string(tr.Body), "rate_limit_error")
+	require.Empty(t, tr.Events)
+	require.Nil(t, tr.Gaps())
+}

@@ -1,0 +1,385 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"gantry/bench/internal/procstat"
+	"gantry/bench/internal/report"
+	"gantry/bench/internal/sse"
+	"gantry/bench/internal/stats"
+)
+
+// pacing is the mock's SSE pacing (METHOD.md §3 default).
+const pacing = 20 * time.Millisecond
+
+// sseScenario is one streaming shape.
+type sseScenario struct {
+	id       string
+	shape    shape
+	body     []byte
+	scenario string // X-Mock-Scenario
+}
+
+func sseScenarios() []sseScenario {
+	return []sseScenario{
+		{"S3 messages SSE tool_use", shapeMessages, messagesBody(8*1024, true, 4), "tool"},
+		{"S4 responses SSE", shapeResponses, responsesBody(8*1024, true), "tool,thinking"},
+	}
+}
+
+// stream runs one SSE request to completion (bounded by 60 s).
+func (h *harness) stream(ctx context.Context, tg target, onFirst func()) (*sse.Trace, error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, tg.method, tg.url, bytes.NewReader(tg.body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header = tg.header.Clone()
+	return sse.Do(ctx, h.streamClient, req, onFirst)
+}
+
+// phaseSSE measures added time-to-first-token and per-event gap overhead
+// at concurrency 1, with the buffering check (METHOD.md §5).
+func (h *harness) phaseSSE(ctx context.Context) error {
+	for _, sc := range sseScenarios() {
+		if err := h.sseTTFT(ctx, sc); err != nil {
+			return err
+		}
+		if err := h.sseGaps(ctx, sc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *harness) sseTTFT(ctx context.Context, sc sseScenario) error {
+	n := len(h.subjects)
+	targets := make([]target, n)
+	for i, s := range h.subjects {
+		targets[i] = s.request(sc.shape, sc.body, streamKnobs(2, pacing), sc.scenario)
+		for range 3 { // warm-up
+			if _, err := h.stream(ctx, targets[i], nil); err != nil {
+				return fmt.Errorf("%s %s: %w", sc.id, s.name, err)
+			}
+		}
+	}
+	hist := make([]*stats.Histogram, n)
+	p50 := make([][]float64, n)
+	p99 := make([][]float64, n)
+	errs := make([]report.Errors, n)
+	for i := range hist {
+		hist[i] = stats.NewHistogram()
+	}
+	for round := range h.prof.ttftRounds {
+		for k := range n {
+			i := (k + round) % n
+			rh := stats.NewHistogram()
+			for range h.prof.ttftPerRound {
+				tr, err := h.stream(ctx, targets[i], nil)
+				switch {
+				case err != nil:
+					errs[i].Add(0)
+				case tr.Status != http.StatusOK || tr.FirstContent == 0:
+					errs[i].Add(max(tr.Status, 600))
+				default:
+					rh.Record(tr.FirstContent)
+				}
+			}
+			hist[i].Merge(rh)
+			usable := rh.Count() == uint64(h.prof.ttftPerRound)
+			p50[i] = append(p50[i], quantileUS(rh, 0.5, usable))
+			p99[i] = append(p99[i], quantileUS(rh, 0.99, usable))
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	for i, s := range h.subjects {
+		row := report.Row{
+			Subject: s.name, Scenario: sc.id, Level: "TTFT c1", Offered: 1, Requests: int(hist[i].Count()) + errs[i].Total(),
+			P50: us(hist[i].Quantile(0.5)), P99: us(hist[i].Quantile(0.99)), P999: us(hist[i].Quantile(0.999)),
+			Errors: errs[i], Note: fmt.Sprintf("time to first content event; %d rounds x %d streams", h.prof.ttftRounds, h.prof.ttftPerRound),
+		}
+		if a50, a99, ok := added(p50[i], p50[0], p99[i], p99[0]); i > 0 && ok {
+			row.AddedP50, row.AddedP99 = &a50, &a99
+			h.setFigure(sc.id, s.name, "added_ttft_p50_us", a50.Median)
+			if errs[i].Total() == 0 {
+				h.setFigure(sc.id, s.name, "added_ttft_p99_us", us(hist[i].Quantile(0.99))-us(hist[0].Quantile(0.99)))
+			}
+		}
+		h.rep.Add(row)
+	}
+	return nil
+}
+
+func (h *harness) sseGaps(ctx context.Context, sc sseScenario) error {
+	n := len(h.subjects)
+	targets := make([]target, n)
+	for i, s := range h.subjects {
+		targets[i] = s.request(sc.shape, sc.body, streamKnobs(h.prof.gapChunks, pacing), sc.scenario)
+	}
+	hist := make([]*stats.Histogram, n)
+	p50 := make([][]float64, n)
+	p99 := make([][]float64, n)
+	errs := make([]report.Errors, n)
+	contentCounts := make([][]int, n)
+	under := make([]float64, n)
+	for i := range hist {
+		hist[i] = stats.NewHistogram()
+	}
+	for round := range h.prof.gapRounds {
+		for k := range n {
+			i := (k + round) % n
+			tr, err := h.stream(ctx, targets[i], nil)
+			if err != nil || tr.Status != http.StatusOK {
+				status := 0
+				if tr != nil {
+					status = max(tr.Status, 600)
+				}
+				errs[i].Add(status)
+				p50[i] = append(p50[i], math.NaN())
+				p99[i] = append(p99[i], math.NaN())
+				continue
+			}
+			rh := stats.NewHistogram()
+			for _, g := range tr.Gaps() {
+				rh.Record(g)
+			}
+			hist[i].Merge(rh)
+			contentCounts[i] = append(contentCounts[i], len(tr.Content))
+			p50[i] = append(p50[i], us(rh.Quantile(0.5)))
+			p99[i] = append(p99[i], us(rh.Quantile(0.99)))
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	for i, s := range h.subjects {
+		row := report.Row{
+			Subject: s.name, Scenario: sc.id, Level: fmt.Sprintf("gap %dx%s", h.prof.gapChunks, pacing), Offered: 1,
+			Requests: len(contentCounts[i]) + errs[i].Total(),
+			P50:      us(hist[i].Quantile(0.5)), P99: us(hist[i].Quantile(0.99)), P999: us(hist[i].Quantile(0.999)),
+			Errors: errs[i],
+		}
+		under[i] = 0
+		if hist[i].Count() > 0 {
+			under[i] = float64(hist[i].CountBelow(time.Millisecond)) / float64(hist[i].Count())
+		}
+		row.Note = fmt.Sprintf("per-event gap; %.1f%% of gaps < 1 ms", 100*under[i])
+		// With 20 ms pacing, gaps under 1 ms mean events were held and
+		// released together. Some events are legitimately back to back
+		// (a tool call's deltas), so compare with the direct stream.
+		extra := under[i] - under[0]
+		if i > 0 && extra > 0.05 {
+			row.Flags = append(row.Flags, report.FlagBuffers)
+		}
+		if a50, a99, ok := added(p50[i], p50[0], p99[i], p99[0]); i > 0 && ok {
+			row.AddedP50, row.AddedP99 = &a50, &a99
+			if errs[i].Total() == 0 {
+				h.setFigure(sc.id, s.name, "added_gap_p99_us", us(hist[i].Quantile(0.99))-us(hist[0].Quantile(0.99)))
+				h.setFigure(sc.id, s.name, "buffered_fraction", max(extra, 0))
+			}
+		}
+		if i > 0 {
+			// Every content event the mock sent directly must arrive
+			// through the subject too.
+			if len(contentCounts[0]) > 0 {
+				want := contentCounts[0][0]
+				intact := !slices.ContainsFunc(contentCounts[i], func(c int) bool { return c != want })
+				h.rep.Check(fmt.Sprintf("%s: every SSE content event delivered (%s)", sc.id, s.name), intact && len(contentCounts[i]) > 0,
+					fmt.Sprintf("direct %d events per stream, %s %v", want, s.name, contentCounts[i]))
+			}
+		}
+		h.rep.Add(row)
+	}
+	return nil
+}
+
+// streamOutcome aggregates a set of concurrent streams.
+type streamOutcome struct {
+	n, ok, incomplete, failed int
+	maxGap                    time.Duration
+	gaps                      *stats.Histogram
+	frames                    int
+	wall                      time.Duration
+	errs                      report.Errors
+	lastErr                   string
+}
+
+// concurrentStreams opens n streams of tg, starting them evenly over
+// stagger, and waits for all of them. onAllOpen runs once every stream has
+// received its first content event (or after the open timeout).
+func (h *harness) concurrentStreams(ctx context.Context, tg target, n int, wantContent int, stagger time.Duration, onAllOpen func()) streamOutcome {
+	out := streamOutcome{n: n, gaps: stats.NewHistogram()}
+	var (
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		opened sync.WaitGroup
+	)
+	opened.Add(n)
+	start := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var once sync.Once
+			first := func() { once.Do(opened.Done) }
+			defer first()
+			time.Sleep(time.Duration(i) * stagger / time.Duration(n))
+			tr, err := h.stream(ctx, tg, first)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				out.failed++
+				out.errs.Add(0)
+				if isRigError(err.Error()) {
+					out.errs.Transport--
+					out.errs.Rig++
+				}
+				out.lastErr = err.Error()
+				return
+			case tr.Status != http.StatusOK:
+				out.failed++
+				out.errs.Add(tr.Status)
+				out.lastErr = fmt.Sprintf("status %d: %s", tr.Status, truncate(string(tr.Body), 200))
+				return
+			}
+			out.frames += len(tr.Content)
+			for _, g := range tr.Gaps() {
+				out.gaps.Record(g)
+				out.maxGap = max(out.maxGap, g)
+			}
+			if len(tr.Content) != wantContent {
+				out.incomplete++
+				out.lastErr = fmt.Sprintf("%d of %d content events", len(tr.Content), wantContent)
+				return
+			}
+			out.ok++
+		}()
+	}
+	if onAllOpen != nil {
+		allOpen := make(chan struct{})
+		go func() { opened.Wait(); close(allOpen) }()
+		select {
+		case <-allOpen:
+		case <-time.After(stagger + 30*time.Second):
+		case <-ctx.Done():
+		}
+		onAllOpen()
+	}
+	wg.Wait()
+	out.wall = time.Since(start)
+	return out
+}
+
+// phaseStreams ramps concurrent paced streams (64 x 20 ms) and then holds
+// slow streams to measure memory per open stream (METHOD.md §5).
+func (h *harness) phaseStreams(ctx context.Context) error {
+	body := messagesBody(2048, true, 0)
+	const chunks = 64
+	best := map[string]int{}
+	stopped := map[string]bool{}
+	directOK := map[int]bool{}
+	for _, n := range h.prof.sustained {
+		for _, s := range h.subjects {
+			if stopped[s.name] {
+				continue
+			}
+			tg := s.request(shapeMessages, body, streamKnobs(chunks, pacing), "")
+			smp, _ := procstat.Start(s.pid, 100*time.Millisecond)
+			o := h.concurrentStreams(ctx, tg, n, chunks, time.Second, nil)
+			var peak float64
+			if smp != nil {
+				sum, _ := smp.Stop()
+				peak = mib(sum.PeakRSS)
+			}
+			pass := o.failed == 0 && o.incomplete == 0 && o.maxGap <= 10*pacing
+			row := report.Row{
+				Subject: s.name, Scenario: "paced streams 64x20ms", Level: fmt.Sprintf("N=%d", n), Offered: float64(n),
+				Requests: n, RPS: float64(o.frames) / o.wall.Seconds(),
+				P50: us(o.gaps.Quantile(0.5)), P99: us(o.gaps.Quantile(0.99)), P999: us(o.gaps.Quantile(0.999)),
+				Errors: o.errs, RSSIdle: s.idleRSS, RSSPeak: peak,
+				Note: fmt.Sprintf("rps column = frames/s; max gap %s; incomplete %d; pass=%v", o.maxGap.Round(time.Millisecond), o.incomplete, pass),
+			}
+			if o.lastErr != "" {
+				row.Note += "; last error: " + truncate(o.lastErr, 120)
+			}
+			switch {
+			case s == h.direct:
+				directOK[n] = pass
+			case pass:
+				best[s.name] = n
+			case !directOK[n]:
+				// The rig fails at this N too: not the subject's limit.
+				row.Flags = append(row.Flags, report.FlagRigBound)
+			default:
+				stopped[s.name] = true
+			}
+			h.rep.Add(row)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	for _, s := range h.proxySubjects() {
+		n := best[s.name]
+		h.rep.Add(report.Row{Subject: s.name, Scenario: "streams sustained", Level: "64x20ms, no stall",
+			Value: report.Ptr(float64(n)), Unit: "streams", Note: fmt.Sprintf("highest N of %v with every frame, gaps <= 200 ms, 0 errors", h.prof.sustained)})
+		h.setFigure("streams", s.name, "sustained", float64(n))
+	}
+	return h.streamMemory(ctx)
+}
+
+// streamMemory holds N slow streams (1 frame/s) and reports
+// (RSS_N − RSS_before)/N.
+func (h *harness) streamMemory(ctx context.Context) error {
+	body := messagesBody(2048, true, 0)
+	for _, n := range h.prof.memN {
+		for _, s := range h.proxySubjects() {
+			tg := s.request(shapeMessages, body, streamKnobs(h.prof.memChunks, h.prof.memInterval), "")
+			before, err := procstat.Read(s.pid)
+			if err != nil {
+				return err
+			}
+			var steady []float64
+			goroutines := 0
+			o := h.concurrentStreams(ctx, tg, n, h.prof.memChunks, time.Second, func() {
+				// Sample the plateau: every stream is open and idle
+				// between frames.
+				for range 10 {
+					if smp, err := procstat.Read(s.pid); err == nil {
+						steady = append(steady, float64(smp.RSSBytes))
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				if s.g != nil {
+					goroutines = s.g.goroutines(ctx, h.client)
+				}
+			})
+			rss := stats.Summarize(steady).Median
+			perStream := (rss - float64(before.RSSBytes)) / float64(n) / 1024
+			note := fmt.Sprintf("RSS before %.1f MiB, plateau %.1f MiB; %d ok, %d failed", mib(before.RSSBytes), rss/(1<<20), o.ok, o.failed+o.incomplete)
+			if goroutines > 0 {
+				note += fmt.Sprintf("; %d goroutines at plateau", goroutines)
+			}
+			h.rep.Add(report.Row{Subject: s.name, Scenario: "memory per open stream", Level: fmt.Sprintf("N=%d slow (1 frame/%s)", n, h.prof.memInterval),
+				Value: report.Ptr(perStream), Unit: "KiB/stream", Errors: o.errs, Note: note})
+			if o.failed+o.incomplete == 0 {
+				h.setFigure("memory", s.name, fmt.Sprintf("kib_per_stream_%d", n), perStream)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
