@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Provider types the gateway knows.
@@ -358,7 +359,7 @@ func setExternalAuthKey(p *ExternalAuthConfig, v indexedVar) error {
 }
 
 // optionEnvNames is the set of env names the option table uses.
-func optionEnvNames() map[string]bool {
+var optionEnvNames = sync.OnceValue(func() map[string]bool {
 	names := make(map[string]bool)
 	for _, opt := range New().Options() {
 		if opt.Env != "" {
@@ -366,4 +367,4 @@ func optionEnvNames() map[string]bool {
 		}
 	}
 	return names
-}
+})

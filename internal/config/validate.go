@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/coder/serpent"
+	"github.com/google/uuid"
 )
 
 // postProcess copies deprecated options into their replacements.
@@ -27,6 +28,33 @@ func (l *loader) postProcess() {
 	if l.userSet(*l.opts.ByName("Redirect HTTP to HTTPS")) {
 		v.RedirectToAccessURL = v.TLS.RedirectHTTP
 	}
+	// A YAML null must not turn a mapping into JSON null: the written
+	// config could not reproduce it.
+	if v.OIDC.AuthURLParams.Value == nil {
+		v.OIDC.AuthURLParams.Value = map[string]string{}
+	}
+	if v.OIDC.GroupMapping.Value == nil {
+		v.OIDC.GroupMapping.Value = map[string]string{}
+	}
+	if v.OIDC.UserRoleMapping.Value == nil {
+		v.OIDC.UserRoleMapping.Value = map[string][]string{}
+	}
+	if v.OIDC.OrganizationMapping.Value == nil {
+		v.OIDC.OrganizationMapping.Value = map[string][]uuid.UUID{}
+	}
+	for i := range v.ExternalAuthConfigs.Value {
+		c := &v.ExternalAuthConfigs.Value[i]
+		c.Scopes = nilIfEmpty(c.Scopes)
+		c.ExtraTokenKeys = nilIfEmpty(c.ExtraTokenKeys)
+		c.PKCEMethods = nilIfEmpty(c.PKCEMethods)
+	}
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 // fail records a problem about an already-applied option.

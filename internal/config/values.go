@@ -290,14 +290,14 @@ type ExternalAuthConfig struct {
 	AppInstallURL       string   `json:"app_install_url" yaml:"app_install_url"`
 	AppInstallationsURL string   `json:"app_installations_url" yaml:"app_installations_url"`
 	NoRefresh           bool     `json:"no_refresh" yaml:"no_refresh"`
-	Scopes              []string `json:"scopes" yaml:"scopes"`
-	ExtraTokenKeys      []string `json:"-" yaml:"extra_token_keys"`
+	Scopes              []string `json:"scopes" yaml:"scopes,omitempty"`
+	ExtraTokenKeys      []string `json:"-" yaml:"extra_token_keys,omitempty"`
 	DeviceFlow          bool     `json:"device_flow" yaml:"device_flow"`
 	DeviceCodeURL       string   `json:"device_code_url" yaml:"device_code_url"`
 	MCPURL              string   `json:"mcp_url" yaml:"mcp_url"`
 	MCPToolAllowRegex   string   `json:"mcp_tool_allow_regex" yaml:"mcp_tool_allow_regex"`
 	MCPToolDenyRegex    string   `json:"mcp_tool_deny_regex" yaml:"mcp_tool_deny_regex"`
-	PKCEMethods         []string `json:"code_challenge_methods_supported" yaml:"pkce_methods"`
+	PKCEMethods         []string `json:"code_challenge_methods_supported" yaml:"pkce_methods,omitempty"`
 	APIBaseURL          string   `json:"api_base_url" yaml:"api_base_url"`
 	Regex               string   `json:"regex" yaml:"regex"`
 	DisplayName         string   `json:"display_name" yaml:"display_name"`
