@@ -217,7 +217,20 @@ func expected(t *testing.T, opt serpent.Option, s string) string {
 		p = reflect.New(reflect.TypeOf(opt.Value).Elem()).Interface().(pflag.Value)
 	}
 	require.NoError(t, p.Set(s), opt.Name)
-	return p.String()
+	return render(t, p)
+}
+
+// render shows a value completely: serpent's StringArray.String returns ""
+// (it never flushes its CSV writer), and Struct values render as YAML.
+func render(t *testing.T, v pflag.Value) string {
+	t.Helper()
+	switch v.Type() {
+	case "string-array":
+		raw, err := json.Marshal(v.(*serpent.StringArray).Value())
+		require.NoError(t, err)
+		return string(raw)
+	}
+	return v.String()
 }
 
 // yamlDoc nests key=value pairs into a YAML document (values are YAML/JSON
@@ -328,6 +341,13 @@ func TestEveryOptionThroughEveryChannel(t *testing.T) {
 			},
 		},
 	}
+	defaults, err := config.Load(config.Inputs{})
+	require.NoError(t, err)
+	defaultsByName := map[string]serpent.Option{}
+	for _, opt := range defaults.Options {
+		defaultsByName[opt.Name] = opt
+	}
+
 	for _, ch := range channels {
 		t.Run(string(ch.source), func(t *testing.T) {
 			t.Parallel()
@@ -340,7 +360,10 @@ func TestEveryOptionThroughEveryChannel(t *testing.T) {
 				}
 				count++
 				want := expected(t, opt, inputFor(opt))
-				require.Equal(t, want, opt.Value.String(), "%s via %s", opt.Name, ch.source)
+				require.Equal(t, want, render(t, opt.Value), "%s via %s", opt.Name, ch.source)
+				if opt.Name != "Redirect HTTP to HTTPS" { // see sample()
+					require.NotEqual(t, render(t, defaultsByName[opt.Name].Value), want, "%s: the sample must differ from the default", opt.Name)
+				}
 				require.Equal(t, ch.source, opt.ValueSource, "%s via %s", opt.Name, ch.source)
 			}
 			require.Greater(t, count, 200)

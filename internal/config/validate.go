@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/serpent"
 	"github.com/google/uuid"
+	"github.com/spf13/pflag"
 )
 
 // postProcess copies deprecated options into their replacements.
@@ -64,7 +65,17 @@ func (l *loader) fail(name string, err error) {
 		l.problems = append(l.problems, Problem{Option: name, Err: err})
 		return
 	}
-	l.add(*opt, l.sourceOf(*opt), opt.Value.String(), err)
+	l.add(*opt, l.sourceOf(*opt), displayValue(opt.Value), err)
+}
+
+// displayValue renders a value for messages. serpent's StringArray.String
+// forgets to flush its CSV writer and always returns "", so arrays are
+// joined here.
+func displayValue(v pflag.Value) string {
+	if a, ok := v.(*serpent.StringArray); ok {
+		return strings.Join(a.Value(), ",")
+	}
+	return v.String()
 }
 
 var (
