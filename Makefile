@@ -35,8 +35,12 @@ fmt:
 update-golden:
 	$(GO) test ./internal/config/... ./internal/cli/... -run Golden -update
 
+## bench: gateway and General API benchmarks (docs/benchmarks.md); pass
+## extra flags with BENCH_FLAGS, e.g. BENCH_FLAGS='-postgres-url postgres://...'.
+BENCH_FLAGS ?=
+
 bench:
-	$(GO) run ./bench -profile quick
+	$(GO) run ./bench -profile quick $(BENCH_FLAGS)
 
 bench-full:
-	$(GO) run ./bench -profile full
+	$(GO) run ./bench -profile full $(BENCH_FLAGS)

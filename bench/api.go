@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -29,8 +30,10 @@ type apiSubject struct {
 // interleaving the subjects (METHOD.md §11).
 func (h *harness) phaseAPI(ctx context.Context) error {
 	var subjects []apiSubject
+	servers := map[string]*gantryServer{}
 	for _, s := range h.gantrySubjects() {
 		subjects = append(subjects, apiSubject{name: s.name, url: s.g.url, token: s.g.token, userID: s.g.userID, pid: s.pid})
+		servers[s.name] = s.g
 	}
 	if ref := h.reference(ctx); ref != nil {
 		subjects = append(subjects, *ref)
@@ -64,7 +67,20 @@ func (h *harness) phaseAPI(ctx context.Context) error {
 					if s.pid != 0 {
 						before, _ = procstat.Read(s.pid)
 					}
+					var profDone chan error
+					profPath := filepath.Join(h.cfg.pprofDir, s.name+"-users-me-c16-cpu.pprof")
+					if g := servers[s.name]; g != nil && h.cfg.pprofDir != "" && ep == "users/me" && level == 16 && rep == 0 {
+						profDone = make(chan error, 1)
+						go func() { profDone <- g.saveProfile(ctx, profPath, max(time.Second, h.prof.apiDur-time.Second)) }()
+					}
 					r := attack(ctx, h.client, tg, spec)
+					if profDone != nil {
+						if err := <-profDone; err != nil {
+							h.rep.Note("%s: pprof capture failed: %v", s.name, err)
+						} else {
+							h.rep.Note("%s: CPU profile of users/me c16 saved to %s", s.name, profPath)
+						}
+					}
 					kk := key{s.name, ep, level}
 					a := accs[kk]
 					if a == nil {

@@ -293,6 +293,32 @@ func (g *gantryServer) goroutines(ctx context.Context, c *http.Client) int {
 	return 0
 }
 
+// heapInuse runs a GC through the pprof heap endpoint (gc=1) and returns
+// the runtime's HeapInuse in bytes (0 when pprof is off or unreadable).
+func (g *gantryServer) heapInuse(ctx context.Context, c *http.Client) int64 {
+	if g.pprofURL == "" {
+		return 0
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.pprofURL+"/debug/pprof/heap?debug=1&gc=1", nil)
+	if err != nil {
+		return 0
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	// The runtime.MemStats trailer has lines like "# HeapInuse = 1234".
+	if _, rest, ok := strings.Cut(string(b), "# HeapInuse = "); ok {
+		if f := strings.Fields(rest); len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 // saveProfile fetches a CPU profile of d from the pprof endpoint into path.
 func (g *gantryServer) saveProfile(ctx context.Context, path string, d time.Duration) error {
 	if g.pprofURL == "" {

@@ -281,9 +281,13 @@ func (h *harness) concurrentStreams(ctx context.Context, tg target, n int, wantC
 	return out
 }
 
-// phaseStreams ramps concurrent paced streams (64 x 20 ms) and then holds
-// slow streams to measure memory per open stream (METHOD.md §5).
+// phaseStreams holds slow streams to measure memory per open stream, then
+// ramps concurrent paced streams (64 x 20 ms) (METHOD.md §5). Memory comes
+// first, before the ramp has grown the heap.
 func (h *harness) phaseStreams(ctx context.Context) error {
+	if err := h.streamMemory(ctx); err != nil {
+		return err
+	}
 	body := messagesBody(2048, true, 0)
 	const chunks = 64
 	best := map[string]int{}
@@ -336,7 +340,7 @@ func (h *harness) phaseStreams(ctx context.Context) error {
 			Value: report.Ptr(float64(n)), Unit: "streams", Note: fmt.Sprintf("highest N of %v with every frame, gaps <= 200 ms, 0 errors", h.prof.sustained)})
 		h.setFigure("streams", s.name, "sustained", float64(n))
 	}
-	return h.streamMemory(ctx)
+	return nil
 }
 
 // streamMemory holds N slow streams (1 frame/s) and reports
@@ -346,6 +350,10 @@ func (h *harness) streamMemory(ctx context.Context) error {
 	for _, n := range h.prof.memN {
 		for _, s := range h.proxySubjects() {
 			tg := s.request(shapeMessages, body, streamKnobs(h.prof.memChunks, h.prof.memInterval), "")
+			var heapBefore, heapPlateau int64
+			if s.g != nil {
+				heapBefore = s.g.heapInuse(ctx, h.client)
+			}
 			before, err := procstat.Read(s.pid)
 			if err != nil {
 				return err
@@ -363,13 +371,18 @@ func (h *harness) streamMemory(ctx context.Context) error {
 				}
 				if s.g != nil {
 					goroutines = s.g.goroutines(ctx, h.client)
+					heapPlateau = s.g.heapInuse(ctx, h.client)
 				}
 			})
 			rss := stats.Summarize(steady).Median
 			perStream := (rss - float64(before.RSSBytes)) / float64(n) / 1024
 			note := fmt.Sprintf("RSS before %.1f MiB, plateau %.1f MiB; %d ok, %d failed", mib(before.RSSBytes), rss/(1<<20), o.ok, o.failed+o.incomplete)
 			if goroutines > 0 {
-				note += fmt.Sprintf("; %d goroutines at plateau", goroutines)
+				note += fmt.Sprintf("; %d goroutines at plateau (%.1f per stream)", goroutines, float64(goroutines)/float64(n))
+			}
+			if heapBefore > 0 && heapPlateau > 0 {
+				note += fmt.Sprintf("; Go heap in use %.1f -> %.1f MiB (%.1f KiB/stream)", mib(heapBefore), mib(heapPlateau),
+					float64(heapPlateau-heapBefore)/float64(n)/1024)
 			}
 			h.rep.Add(report.Row{Subject: s.name, Scenario: "memory per open stream", Level: fmt.Sprintf("N=%d slow (1 frame/%s)", n, h.prof.memInterval),
 				Value: report.Ptr(perStream), Unit: "KiB/stream", Errors: o.errs, Note: note})
