@@ -177,7 +177,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.api = api.New(opts)
 	s.closers = append(s.closers, s.api.Close)
 
-	s.handler = s.rootHandler(s.api)
+	if s.handler, err = s.rootHandler(s.api); err != nil {
+		return nil, err
+	}
 	s.attachServers()
 	return s, nil
 }
@@ -315,8 +317,17 @@ func (s *Server) goBackground(ctx context.Context, f func(context.Context)) {
 
 // rootHandler wraps the API in the middleware every response passes
 // through, outermost first (see package httpmw).
-func (s *Server) rootHandler(h http.Handler) http.Handler {
+func (s *Server) rootHandler(h http.Handler) (http.Handler, error) {
 	vals := s.vals
+	// --proxy-trusted-headers/--proxy-trusted-origins: the client address
+	// behind a trusted proxy, for the log and the rate limiter.
+	realIP, err := httpmw.RealIP(httpmw.RealIPOptions{
+		Headers: vals.ProxyTrustedHeaders.Value(),
+		Origins: vals.ProxyTrustedOrigins.Value(),
+	})
+	if err != nil {
+		return nil, err
+	}
 	if vals.RedirectToAccessURL.Value() {
 		h = httpmw.RedirectToAccessURL(s.accessURL)(h)
 	}
@@ -329,9 +340,10 @@ func (s *Server) rootHandler(h http.Handler) http.Handler {
 	h = httpmw.Recover(h)
 	h = httpmw.NewMetrics(s.registry).Middleware(h)
 	h = httpmw.AccessLog(s.logger)(h)
+	h = realIP(h)
 	h = httpmw.StaticHeaders(buildinfo.Version())(h)
 	h = httpmw.RequestID(h)
-	return h
+	return h, nil
 }
 
 // Handler is the complete HTTP handler (all middleware included).
