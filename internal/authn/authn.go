@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/singleflight"
 
 	"gantry/internal/apikey"
 	"gantry/internal/authz"
@@ -123,6 +124,7 @@ type Authenticator struct {
 	opts  Options
 	log   *slog.Logger
 	cache *cache
+	loads singleflight.Group
 
 	writeSem chan struct{}
 	wg       sync.WaitGroup
@@ -182,12 +184,9 @@ func (a *Authenticator) AuthenticateFrom(ctx context.Context, token, remoteIP st
 	}
 	e, ok := a.cache.get(id)
 	if !ok {
-		gen := a.cache.generation()
-		e, err = a.load(ctx, id)
-		if err != nil {
+		if e, err = a.loadShared(ctx, id); err != nil {
 			return Identity{}, err
 		}
-		a.cache.put(id, e, gen)
 	}
 	if !apikey.CompareSecret(e.hashedSecret, secret) {
 		return Identity{}, &Error{Kind: KindInvalid, Message: MsgSignedOut, Detail: DetailWrongSecret}
@@ -217,6 +216,28 @@ func (a *Authenticator) AuthenticateFrom(ctx context.Context, token, remoteIP st
 		LoginType: e.loginType,
 		ExpiresAt: e.expiresAt,
 	}, nil
+}
+
+// loadShared loads a key once for all concurrent requests that missed the
+// cache for it: when a hot key's entry expires, a burst of requests costs
+// one query, not one each. The load does not inherit the first caller's
+// cancellation, since others may be waiting on it.
+func (a *Authenticator) loadShared(ctx context.Context, id string) (*entry, error) {
+	v, err, _ := a.loads.Do(id, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		gen := a.cache.generation()
+		e, err := a.load(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		a.cache.put(id, e, gen)
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*entry), nil
 }
 
 // load reads a key and its user from the store.

@@ -310,3 +310,37 @@ func BenchmarkAuthenticate(b *testing.B) {
 		})
 	})
 }
+
+// slowStore delays key lookups so concurrent misses overlap.
+type slowStore struct {
+	store.Store
+	lookups atomic.Int64
+}
+
+func (s *slowStore) GetAPIKeyByID(ctx context.Context, id string) (store.APIKey, error) {
+	s.lookups.Add(1)
+	time.Sleep(200 * time.Millisecond)
+	return s.Store.GetAPIKeyByID(ctx, id)
+}
+
+func TestConcurrentMissesShareOneLoad(t *testing.T) {
+	t.Parallel()
+	db := &slowStore{Store: dbtest.New(t)}
+	_, toks := seed(t, db, time.Now().UTC(), time.Hour, 1)
+	a := authn.New(authn.Options{Store: db})
+	t.Cleanup(a.Close)
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for range 32 {
+		wg.Go(func() {
+			_, err := a.Authenticate(t.Context(), toks[0])
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, int64(1), db.lookups.Load())
+}

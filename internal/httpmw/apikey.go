@@ -2,6 +2,7 @@ package httpmw
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -96,8 +97,8 @@ func ExtractAPIKey(cfg APIKeyConfig) func(http.Handler) http.Handler {
 }
 
 func writeAuthError(rw http.ResponseWriter, r *http.Request, cfg APIKeyConfig, err error) {
-	ae, ok := err.(*authn.Error)
-	if !ok {
+	var ae *authn.Error
+	if !errors.As(err, &ae) {
 		ae = &authn.Error{Kind: authn.KindInternal, Message: authn.MsgInternal, Err: err}
 	}
 	if ae.Kind == authn.KindInternal {
