@@ -115,10 +115,20 @@ func agents(t *testing.T) agentBins {
 // agentRun is the outcome of one CLI run.
 type agentRun struct {
 	stdout, stderr string
+	err            error // nil when the CLI exited 0
+	took           time.Duration
+}
+
+// mustSucceed fails the test unless the run exited 0.
+func (r agentRun) mustSucceed(t *testing.T, name string) agentRun {
+	t.Helper()
+	require.NoError(t, r.err, "%s failed\nstdout:\n%s\nstderr:\n%s", name, tail(r.stdout), tail(r.stderr))
+	return r
 }
 
 // runAgent runs one agent to completion within agentTimeout, in its own
-// process group so that nothing it started outlives the run.
+// process group so that nothing it started outlives the run. Only a run that
+// does not finish in time fails the test here.
 func runAgent(t *testing.T, bin string, args, env []string, dir string) agentRun {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), agentTimeout)
@@ -137,12 +147,11 @@ func runAgent(t *testing.T, bin string, args, env []string, dir string) agentRun
 	if cmd.Process != nil {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // stray children
 	}
-	run := agentRun{stdout: stdout.String(), stderr: stderr.String()}
-	t.Logf("%s %s: %v in %s", filepath.Base(bin), args[0], errOrOK(err), time.Since(start).Round(time.Millisecond))
+	run := agentRun{stdout: stdout.String(), stderr: stderr.String(), err: err, took: time.Since(start)}
+	t.Logf("%s %s: %v in %s", filepath.Base(bin), args[0], errOrOK(err), run.took.Round(time.Millisecond))
 	if ctx.Err() != nil {
 		t.Fatalf("%s did not finish within %s\nstdout:\n%s\nstderr:\n%s", filepath.Base(bin), agentTimeout, tail(run.stdout), tail(run.stderr))
 	}
-	require.NoError(t, err, "%s failed\nstdout:\n%s\nstderr:\n%s", filepath.Base(bin), tail(run.stdout), tail(run.stderr))
 	return run
 }
 
@@ -176,9 +185,9 @@ func baseEnv(home string) []string {
 	}
 }
 
-// claudeCode runs `claude -p` against baseURL (gantry's provider prefix or
-// the mock) with token as the bearer credential, and returns its JSON result.
-func claudeCode(t *testing.T, bin, baseURL, token, prompt string) claudeResult {
+// claudeRun runs `claude -p --output-format json` against baseURL (gantry's
+// provider prefix or the mock) with token as the bearer credential.
+func claudeRun(t *testing.T, bin, baseURL, token, prompt string) agentRun {
 	t.Helper()
 	home := t.TempDir()
 	env := append(baseEnv(home),
@@ -194,8 +203,14 @@ func claudeCode(t *testing.T, bin, baseURL, token, prompt string) claudeResult {
 		// A gateway error fails the run at once instead of a back-off loop.
 		"CLAUDE_CODE_MAX_RETRIES=0",
 	)
-	work := t.TempDir()
-	run := runAgent(t, bin, []string{"-p", "--output-format", "json", "--model", claudeModel, prompt}, env, work)
+	return runAgent(t, bin, []string{"-p", "--output-format", "json", "--model", claudeModel, prompt}, env, t.TempDir())
+}
+
+// claudeCode runs Claude Code, requires a successful turn and returns its
+// JSON result.
+func claudeCode(t *testing.T, bin, baseURL, token, prompt string) claudeResult {
+	t.Helper()
+	run := claudeRun(t, bin, baseURL, token, prompt).mustSucceed(t, "claude")
 	var res claudeResult
 	require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(run.stdout)), &res),
 		"claude -p --output-format json printed no JSON result\nstdout:\n%s\nstderr:\n%s", tail(run.stdout), tail(run.stderr))
@@ -243,9 +258,9 @@ request_max_retries = 0
 stream_max_retries = 0
 `
 
-// codex runs `codex exec --json` against baseURL (ending in /v1) with token
-// as the provider key, and returns what its event stream reported.
-func codex(t *testing.T, bin, baseURL, token, prompt string) codexResult {
+// codexRun runs `codex exec --json` against baseURL (ending in /v1) with
+// token as the provider key.
+func codexRun(t *testing.T, bin, baseURL, token, prompt string) agentRun {
 	t.Helper()
 	home := t.TempDir()
 	codexHome := filepath.Join(home, ".codex")
@@ -253,9 +268,14 @@ func codex(t *testing.T, bin, baseURL, token, prompt string) codexResult {
 	require.NoError(t, os.WriteFile(filepath.Join(codexHome, "config.toml"),
 		fmt.Appendf(nil, codexConfig, codexModel, baseURL), 0o600))
 	env := append(baseEnv(home), "CODEX_HOME="+codexHome, "GANTRY_TOKEN="+token)
-	work := t.TempDir()
-	run := runAgent(t, bin, []string{"exec", "--json", "--skip-git-repo-check", prompt}, env, work)
+	return runAgent(t, bin, []string{"exec", "--json", "--skip-git-repo-check", prompt}, env, t.TempDir())
+}
 
+// codex runs Codex, requires a completed turn and returns what its event
+// stream reported.
+func codex(t *testing.T, bin, baseURL, token, prompt string) codexResult {
+	t.Helper()
+	run := codexRun(t, bin, baseURL, token, prompt).mustSucceed(t, "codex")
 	var res codexResult
 	sc := bufio.NewScanner(strings.NewReader(run.stdout))
 	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
