@@ -79,6 +79,16 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// ErrUnauthenticated matches (with errors.Is) every failure that is the
+// caller's fault: everything but KindInternal. Adapters such as the AI
+// Bridge gateway map it to their own 401.
+var ErrUnauthenticated = errors.New("unauthenticated")
+
+// Is makes errors.Is(err, ErrUnauthenticated) hold for client failures.
+func (e *Error) Is(target error) bool {
+	return target == ErrUnauthenticated && e.Kind != KindInternal
+}
+
 // Identity is an authenticated caller.
 type Identity struct {
 	UserID   uuid.UUID

@@ -264,7 +264,10 @@ func TestErrors(t *testing.T) {
 		require.Equal(t, authn.MsgSignedOut, ae.Message)
 		require.Equal(t, detail, ae.Detail)
 		require.Contains(t, ae.Error(), detail)
+		require.ErrorIs(t, err, authn.ErrUnauthenticated)
 	}
+	internal := &authn.Error{Kind: authn.KindInternal, Message: authn.MsgInternal, Err: errors.New("db down")}
+	require.NotErrorIs(t, internal, authn.ErrUnauthenticated)
 }
 
 func BenchmarkAuthenticate(b *testing.B) {
