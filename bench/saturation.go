@@ -56,68 +56,88 @@ func (h *harness) checkRecords(ctx context.Context, s *subject, phase string, be
 }
 
 // phaseSaturation runs the open-loop rate ladder with an instant mock
-// (S1 body, recording on) and reports goodput per rung (METHOD.md §5).
+// (S1 body, recording on) and reports goodput per rung (METHOD.md §5); the
+// full profile repeats it with a 20 ms mock (in-flight capacity, S6).
 func (h *harness) phaseSaturation(ctx context.Context) error {
-	body := chatBody(2048, false)
-	for _, s := range h.proxySubjects() {
-		tg := s.request(shapeChat, body, instantKnobs(2048), "")
-		before, counted := h.countBefore(ctx, s, "saturation")
-		_ = attack(ctx, h.client, tg, attackSpec{rate: 500, dur: time.Second, maxReq: 500})
-		warmOK := 0
-		{
-			// The warm-up requests are recorded too.
-			r := attack(ctx, h.client, tg, attackSpec{rate: 500, dur: time.Second, maxReq: 500})
-			warmOK = r.ok
-		}
-		total := warmOK
-		best := 0.0
-		bounds := map[float64]float64{1: 0, 5: 0, 10: 0, 50: 0}
-		for _, rate := range h.prof.ladder {
-			before, _ := procstat.Read(s.pid)
-			r := attack(ctx, h.client, tg, attackSpec{rate: rate, dur: h.prof.rungDur, maxReq: int(rate * h.prof.rungDur.Seconds())})
-			after, _ := procstat.Read(s.pid)
-			total += r.ok
-			cpuPct := 100 * float64(after.CPU-before.CPU) / float64(r.elapsed)
-			row := rowFromRun(s.name, "saturation S1 instant mock", fmt.Sprintf("%.0f rps", rate), rate, r)
-			row.CPUPct = cpuPct
-			if r.ok > 0 {
-				row.CPUPer1k = float64(after.CPU-before.CPU) / float64(time.Millisecond) / float64(r.ok) * 1000
+	mocks := []int{0}
+	if h.prof.name == "full" {
+		mocks = append(mocks, 20)
+	}
+	for _, ttft := range mocks {
+		for _, s := range h.proxySubjects() {
+			h.ladder(ctx, s, ttft)
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-			failed := r.errRate() >= 0.001 || r.rps() < 0.9*rate
-			if failed && cpuPct < 70 && h.l.pinned {
-				// The subject's core was not busy: the generator or the
-				// mock could not keep up.
-				row.Flags = append(row.Flags, report.FlagRigBound)
-			}
-			if h.rigRPS > 0 && r.rps() >= 0.9*h.rigRPS {
-				row.Flags = append(row.Flags, report.FlagRigBound)
-			}
-			row.Note = fmt.Sprintf("cpu_pct = subject CPU, %% of one core; failed=%v", failed)
-			if r.lastErr != "" {
-				row.Note += "; last error: " + truncate(r.lastErr, 120)
-			}
-			h.rep.Add(row)
-			if !failed {
-				best = max(best, r.rps())
-				for b := range bounds {
-					if us(r.hist.Quantile(0.99)) <= b*1000 {
-						bounds[b] = rate
-					}
-				}
-			}
-			if failed || ctx.Err() != nil {
-				break
-			}
-		}
-		h.setFigure("saturation", s.name, "rps", best)
-		h.rep.Add(report.Row{Subject: s.name, Scenario: "saturation RPS", Level: "errors < 0.1%, goodput >= 90% offered",
-			Value: report.Ptr(best), Unit: "req/s",
-			Note: fmt.Sprintf("highest offered rate with absolute p99 <= 1/5/10/50 ms: %.0f/%.0f/%.0f/%.0f", bounds[1], bounds[5], bounds[10], bounds[50])})
-		if counted {
-			h.checkRecords(ctx, s, "saturation", before, total)
 		}
 	}
 	return nil
+}
+
+func (h *harness) ladder(ctx context.Context, s *subject, mockTTFT int) {
+	knobs := instantKnobs(2048)
+	knobs["X-Mock-Ttft-Ms"] = mockTTFT
+	scenario := "saturation S1 instant mock"
+	if mockTTFT > 0 {
+		scenario = fmt.Sprintf("saturation S1 %d ms mock", mockTTFT)
+	}
+	tg := s.request(shapeChat, chatBody(2048, false), knobs, "")
+	before, counted := h.countBefore(ctx, s, scenario)
+	// Warm-up (recorded by gantry too, so counted).
+	total := attack(ctx, h.client, tg, attackSpec{rate: 500, dur: 2 * time.Second, maxReq: 1000}).ok
+	best := 0.0
+	bounds := map[float64]float64{1: 0, 5: 0, 10: 0, 50: 0}
+	for _, rate := range h.prof.ladder {
+		cpuBefore, _ := procstat.Read(s.pid)
+		r := attack(ctx, h.client, tg, attackSpec{rate: rate, dur: h.prof.rungDur, maxReq: int(rate * h.prof.rungDur.Seconds())})
+		cpuAfter, _ := procstat.Read(s.pid)
+		total += r.ok
+		cpu := cpuAfter.CPU - cpuBefore.CPU
+		cpuPct := 100 * float64(cpu) / float64(r.elapsed)
+		row := rowFromRun(s.name, scenario, fmt.Sprintf("%.0f rps", rate), rate, r)
+		row.CPUPct = cpuPct
+		if r.ok > 0 {
+			row.CPUPer1k = float64(cpu) / float64(time.Millisecond) / float64(r.ok) * 1000
+		}
+		failed := r.errRate() >= 0.001 || r.rps() < 0.9*rate
+		switch {
+		case failed && cpuPct < 70 && h.l.pinned:
+			// The subject's core was not busy: the generator or the mock
+			// could not keep up.
+			row.Flags = append(row.Flags, report.FlagRigBound)
+		case h.rigRPS > 0 && r.rps() >= 0.9*h.rigRPS:
+			row.Flags = append(row.Flags, report.FlagRigBound)
+		}
+		row.Note = fmt.Sprintf("cpu_pct = subject CPU, %% of one core; failed=%v", failed)
+		if r.lastErr != "" {
+			row.Note += "; last error: " + truncate(r.lastErr, 120)
+		}
+		h.rep.Add(row)
+		if !failed {
+			best = max(best, r.rps())
+			for b := range bounds {
+				if us(r.hist.Quantile(0.99)) <= b*1000 {
+					bounds[b] = rate
+				}
+			}
+		}
+		if failed || ctx.Err() != nil {
+			break
+		}
+	}
+	if mockTTFT == 0 {
+		h.setFigure("saturation", s.name, "rps", best)
+	}
+	h.rep.Add(report.Row{Subject: s.name, Scenario: scenario, Level: "saturation: errors < 0.1%, goodput >= 90% offered",
+		Value: report.Ptr(best), Unit: "req/s",
+		Note: fmt.Sprintf("highest offered rate with absolute p99 <= 1/5/10/50 ms: %.0f/%.0f/%.0f/%.0f", bounds[1], bounds[5], bounds[10], bounds[50])})
+	if counted {
+		phase := "saturation"
+		if mockTTFT > 0 {
+			phase = scenario
+		}
+		h.checkRecords(ctx, s, phase, before, total)
+	}
 }
 
 // phaseCPU measures CPU-ms per 1,000 small authenticated, recorded
