@@ -200,7 +200,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 	// Options that others point at through UseInstead.
 	redirectToAccessUrlOpt := serpent.Option{
 		Name:        "Redirect to Access URL",
-		Description: "Redirect requests whose host differs from access URL.",
+		Description: "Redirect requests whose Host differs from the access URL's host to the access URL.",
 		Flag:        "redirect-to-access-url",
 		Env:         "CODER_REDIRECT_TO_ACCESS_URL",
 		YAML:        "redirectToAccessURL",
@@ -209,7 +209,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 	}
 	httpAddressOpt := serpent.Option{
 		Name:        "HTTP Address",
-		Description: "Plain HTTP listen address; empty disables it.",
+		Description: "Address (host:port) of the plain HTTP listener. Leave empty to serve HTTPS only.",
 		Flag:        "http-address",
 		Env:         "CODER_HTTP_ADDRESS",
 		YAML:        "httpAddress",
@@ -220,7 +220,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 	}
 	tlsAddressOpt := serpent.Option{
 		Name:        "TLS Address",
-		Description: "HTTPS listen address.",
+		Description: "Address (host:port) of the HTTPS listener, used when --tls-enable is set.",
 		Flag:        "tls-address",
 		Env:         "CODER_TLS_ADDRESS",
 		YAML:        "address",
@@ -241,7 +241,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 	}
 	logFilterOpt := serpent.Option{
 		Name:          "Log Filter",
-		Description:   "Regexes selecting which debug logs are emitted.",
+		Description:   "Regular expressions; debug log lines matching any of them are written. '.*' writes all of them.",
 		Flag:          "log-filter",
 		FlagShorthand: "l",
 		Env:           "CODER_LOG_FILTER",
@@ -251,7 +251,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 	}
 	workspaceHostnameSuffixOpt := serpent.Option{
 		Name:        "Workspace Hostname Suffix",
-		Description: "Suffix for workspace hostnames in SSH/Coder Connect.",
+		Description: "Suffix of workspace host names in generated SSH configuration (myworkspace.<suffix>). No leading dot, wildcards or whitespace.",
 		Flag:        "workspace-hostname-suffix",
 		Env:         "CODER_WORKSPACE_HOSTNAME_SUFFIX",
 		YAML:        "workspaceHostnameSuffix",
@@ -391,7 +391,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 	opts := serpent.OptionSet{
 		{
 			Name:        "Access URL",
-			Description: "Public URL users reach the deployment at.",
+			Description: "The URL users and agents use to reach this deployment. Links, redirects and cookies are derived from it; --secure-auth-cookie defaults to true when it is https.",
 			Flag:        "access-url",
 			Env:         "CODER_ACCESS_URL",
 			YAML:        "accessURL",
@@ -401,7 +401,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Wildcard Access URL",
-			Description: "Wildcard host pattern for subdomain workspace apps.",
+			Description: "Host pattern with one '*' in its first label (for example *.apps.example.com) under which workspace apps are served on subdomains.",
 			Flag:        "wildcard-access-url",
 			Env:         "CODER_WILDCARD_ACCESS_URL",
 			YAML:        "wildcardAccessURL",
@@ -447,7 +447,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		tlsAddressOpt,
 		{
 			Name:          "Address",
-			Description:   "Legacy single bind address (deprecated).",
+			Description:   "Old single listen address. When set it replaces the HTTP address, or the TLS address when TLS is enabled.",
 			Flag:          "address",
 			FlagShorthand: "a",
 			Env:           "CODER_ADDRESS",
@@ -459,7 +459,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "TLS Enable",
-			Description: "Turn on the HTTPS listener.",
+			Description: "Serve HTTPS on --tls-address. Needs at least one certificate and key (--tls-cert-file, --tls-key-file).",
 			Flag:        "tls-enable",
 			Env:         "CODER_TLS_ENABLE",
 			YAML:        "enable",
@@ -469,7 +469,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Redirect HTTP to HTTPS",
-			Description: "Legacy HTTP-to-HTTPS redirect toggle (deprecated).",
+			Description: "Old switch for redirecting HTTP to HTTPS; when set it is copied into --redirect-to-access-url.",
 			Flag:        "tls-redirect-http-to-https",
 			Env:         "CODER_TLS_REDIRECT_HTTP_TO_HTTPS",
 			YAML:        "redirectHTTP",
@@ -482,7 +482,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "TLS Certificate Files",
-			Description: "PEM certificate file paths for the HTTPS listener.",
+			Description: "PEM certificate files for the HTTPS listener, paired in order with --tls-key-file.",
 			Flag:        "tls-cert-file",
 			Env:         "CODER_TLS_CERT_FILE",
 			YAML:        "certFiles",
@@ -492,7 +492,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "TLS Client CA Files",
-			Description: "CA file used to verify client certificates.",
+			Description: "PEM file with the certificate authorities used to verify client certificates.",
 			Flag:        "tls-client-ca-file",
 			Env:         "CODER_TLS_CLIENT_CA_FILE",
 			YAML:        "clientCAFile",
@@ -502,7 +502,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "TLS Client Auth",
-			Description: "Client-certificate policy (none/request/require-any/...).",
+			Description: "Whether the HTTPS listener asks for client certificates: none, request, require-any, verify-if-given or require-and-verify.",
 			Flag:        "tls-client-auth",
 			Env:         "CODER_TLS_CLIENT_AUTH",
 			YAML:        "clientAuth",
@@ -513,7 +513,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "TLS Key Files",
-			Description: "PEM private key paths matching the certificates.",
+			Description: "PEM private key files for the HTTPS listener, paired in order with --tls-cert-file.",
 			Flag:        "tls-key-file",
 			Env:         "CODER_TLS_KEY_FILE",
 			YAML:        "keyFiles",
@@ -523,7 +523,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "TLS Minimum Version",
-			Description: "Lowest TLS protocol version accepted.",
+			Description: "Oldest TLS version the HTTPS listener accepts: tls10, tls11, tls12 or tls13.",
 			Flag:        "tls-min-version",
 			Env:         "CODER_TLS_MIN_VERSION",
 			YAML:        "minVersion",
@@ -534,7 +534,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "TLS Client Cert File",
-			Description: "Certificate Coder presents for outbound client TLS.",
+			Description: "Client certificate presented when the server itself makes TLS connections that require one.",
 			Flag:        "tls-client-cert-file",
 			Env:         "CODER_TLS_CLIENT_CERT_FILE",
 			YAML:        "clientCertFile",
@@ -544,7 +544,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "TLS Client Key File",
-			Description: "Key for the outbound client TLS certificate.",
+			Description: "Private key for --tls-client-cert-file.",
 			Flag:        "tls-client-key-file",
 			Env:         "CODER_TLS_CLIENT_KEY_FILE",
 			YAML:        "clientKeyFile",
@@ -554,7 +554,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "TLS Ciphers",
-			Description: "Restrict HTTPS to listed cipher suites.",
+			Description: "Restrict the HTTPS listener to these cipher suites (Go names). Empty keeps Go's defaults.",
 			Flag:        "tls-ciphers",
 			Env:         "CODER_TLS_CIPHERS",
 			YAML:        "tlsCiphers",
@@ -564,7 +564,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "TLS Allow Insecure Ciphers",
-			Description: "Permit cipher suites Go marks insecure.",
+			Description: "Allow cipher suites that Go considers insecure in --tls-ciphers.",
 			Flag:        "tls-allow-insecure-ciphers",
 			Env:         "CODER_TLS_ALLOW_INSECURE_CIPHERS",
 			YAML:        "tlsAllowInsecureCiphers",
@@ -675,7 +675,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Stats Collection Usage Stats Enable",
-			Description: "Collect app/workspace usage and insights data.",
+			Description: "Collect usage statistics of workspaces and apps (accepted for compatibility).",
 			Flag:        "stats-collection-usage-stats-enable",
 			Env:         "CODER_STATS_COLLECTION_USAGE_STATS_ENABLE",
 			YAML:        "enable",
@@ -685,7 +685,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Prometheus Enable",
-			Description: "Expose a Prometheus metrics endpoint.",
+			Description: "Serve Prometheus metrics on --prometheus-address.",
 			Flag:        "prometheus-enable",
 			Env:         "CODER_PROMETHEUS_ENABLE",
 			YAML:        "enable",
@@ -695,7 +695,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Prometheus Address",
-			Description: "Listen address for Prometheus metrics.",
+			Description: "Address (host:port) of the Prometheus metrics listener.",
 			Flag:        "prometheus-address",
 			Env:         "CODER_PROMETHEUS_ADDRESS",
 			YAML:        "address",
@@ -735,7 +735,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "pprof Enable",
-			Description: "Expose Go pprof profiling endpoint.",
+			Description: "Serve Go's pprof profiling endpoints on --pprof-address. Keep the address on loopback.",
 			Flag:        "pprof-enable",
 			Env:         "CODER_PPROF_ENABLE",
 			YAML:        "enable",
@@ -745,7 +745,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "pprof Address",
-			Description: "Listen address for pprof.",
+			Description: "Address (host:port) of the pprof listener.",
 			Flag:        "pprof-address",
 			Env:         "CODER_PPROF_ADDRESS",
 			YAML:        "address",
@@ -784,7 +784,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "OAuth2 GitHub Default Provider Enable",
-			Description: "Enable Coder-managed default GitHub login app.",
+			Description: "Offer a built-in GitHub login app when no GitHub client ID is configured (accepted for compatibility).",
 			Flag:        "oauth2-github-default-provider-enable",
 			Env:         "CODER_OAUTH2_GITHUB_DEFAULT_PROVIDER_ENABLE",
 			YAML:        "defaultProviderEnable",
@@ -922,7 +922,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "OIDC Username Field",
-			Description: "Claim used as Coder username.",
+			Description: "OIDC claim that becomes the username.",
 			Flag:        "oidc-username-field",
 			Env:         "CODER_OIDC_USERNAME_FIELD",
 			YAML:        "usernameField",
@@ -1004,7 +1004,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "OIDC Organization Sync Mapping",
-			Description: "Map claim values to Coder organization IDs.",
+			Description: "Mapping from claim values to organization IDs for organization sync.",
 			Flag:        "oidc-organization-mapping",
 			Env:         "CODER_OIDC_ORGANIZATION_MAPPING",
 			YAML:        "organizationMapping",
@@ -1024,7 +1024,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "OIDC Group Mapping",
-			Description: "Map IdP group IDs to Coder group names.",
+			Description: "Mapping from identity provider group names to group names in this deployment.",
 			Flag:        "oidc-group-mapping",
 			Env:         "CODER_OIDC_GROUP_MAPPING",
 			YAML:        "groupMapping",
@@ -1034,7 +1034,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Enable OIDC Group Auto Create",
-			Description: "Create missing Coder groups from claims.",
+			Description: "Create groups named in claims that do not exist yet.",
 			Flag:        "oidc-group-auto-create",
 			Env:         "CODER_OIDC_GROUP_AUTO_CREATE",
 			YAML:        "enableGroupAutoCreate",
@@ -1072,7 +1072,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "OIDC User Role Mapping",
-			Description: "Map IdP role names to Coder roles.",
+			Description: "Mapping from identity provider role names to deployment roles.",
 			Flag:        "oidc-user-role-mapping",
 			Env:         "CODER_OIDC_USER_ROLE_MAPPING",
 			YAML:        "userRoleMapping",
@@ -1119,7 +1119,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Skip OIDC issuer checks (not recommended)",
-			Description: "Disable issuer URL consistency validation (unsafe).",
+			Description: "Do not check that the issuer in tokens matches --oidc-issuer-url. Unsafe.",
 			Flag:        "dangerous-oidc-skip-issuer-checks",
 			Env:         "CODER_DANGEROUS_OIDC_SKIP_ISSUER_CHECKS",
 			YAML:        "dangerousSkipIssuerChecks",
@@ -1159,7 +1159,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Trace Enable",
-			Description: "Collect OpenTelemetry traces (exporter via env).",
+			Description: "Record OpenTelemetry traces (accepted for compatibility).",
 			Flag:        "trace",
 			Env:         "CODER_TRACE_ENABLE",
 			YAML:        "enable",
@@ -1263,7 +1263,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Disable All Rate Limits",
-			Description: "Turn off every API rate limit.",
+			Description: "Turn every API rate limit off. For tests and benchmarks only.",
 			Flag:        "dangerous-disable-rate-limits",
 			Env:         "CODER_DANGEROUS_DISABLE_RATE_LIMITS",
 			Value:       &c.RateLimit.DisableAll,
@@ -1272,7 +1272,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "API Rate Limit",
-			Description: "Per-user/IP API requests per minute; negative = unlimited.",
+			Description: "API requests allowed per minute, per user (or per IP address for anonymous requests). A negative value turns the limit off.",
 			Flag:        "api-rate-limit",
 			Env:         "CODER_API_RATE_LIMIT",
 			Default:     "512",
@@ -1282,7 +1282,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:          "Verbose",
-			Description:   "Emit debug-level logs (superseded by log filter).",
+			Description:   "Log at debug level. Superseded by --log-filter.",
 			Flag:          "verbose",
 			FlagShorthand: "v",
 			Env:           "CODER_VERBOSE",
@@ -1296,7 +1296,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		logFilterOpt,
 		{
 			Name:        "Human Log Location",
-			Description: "File receiving human-readable logs.",
+			Description: "Where human-readable logs go: a file path, /dev/stderr or /dev/stdout. Empty turns them off.",
 			Flag:        "log-human",
 			Env:         "CODER_LOGGING_HUMAN",
 			YAML:        "humanPath",
@@ -1307,7 +1307,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "JSON Log Location",
-			Description: "File receiving JSON logs.",
+			Description: "Where JSON logs go: a file path, /dev/stderr or /dev/stdout. Empty turns them off.",
 			Flag:        "log-json",
 			Env:         "CODER_LOGGING_JSON",
 			YAML:        "jsonPath",
@@ -1337,7 +1337,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Additional CSP Policy",
-			Description: "Extra Content-Security-Policy directives to append.",
+			Description: "Extra Content-Security-Policy directives, each like \"script-src https://cdn.example.com\", merged into the header.",
 			Flag:        "additional-csp-policy",
 			Env:         "CODER_ADDITIONAL_CSP_POLICY",
 			YAML:        "additionalCSPPolicy",
@@ -1346,7 +1346,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "DANGEROUS: Allow all CORS requests",
-			Description: "Send wildcard CORS headers (dev only).",
+			Description: "Answer every cross-origin request with permissive CORS headers. For local development only.",
 			Flag:        "dangerous-allow-cors-requests",
 			Env:         "CODER_DANGEROUS_ALLOW_CORS_REQUESTS",
 			Value:       &c.Dangerous.AllowAllCors,
@@ -1372,7 +1372,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Experiments",
-			Description: "Opt into named experimental features ('*' = all safe).",
+			Description: "Experimental features to turn on; '*' turns on all safe ones.",
 			Flag:        "experiments",
 			Env:         "CODER_EXPERIMENTS",
 			YAML:        "experiments",
@@ -1390,7 +1390,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Max Token Lifetime",
-			Description: "Longest lifetime users may request for API tokens.",
+			Description: "Longest lifetime a user may request for an API token.",
 			Flag:        "max-token-lifetime",
 			Env:         "CODER_MAX_TOKEN_LIFETIME",
 			YAML:        "maxTokenLifetime",
@@ -1401,7 +1401,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Maximum Admin Token Lifetime",
-			Description: "Longest lifetime admins may request for API tokens.",
+			Description: "Longest lifetime an owner or user admin may request for an API token.",
 			Flag:        "max-admin-token-lifetime",
 			Env:         "CODER_MAX_ADMIN_TOKEN_LIFETIME",
 			YAML:        "maxAdminTokenLifetime",
@@ -1412,7 +1412,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Default Token Lifetime",
-			Description: "Lifetime for tokens created without explicit duration.",
+			Description: "Lifetime of API tokens created without an explicit lifetime, and of CLI session tokens.",
 			Flag:        "default-token-lifetime",
 			Env:         "CODER_DEFAULT_TOKEN_LIFETIME",
 			YAML:        "defaultTokenLifetime",
@@ -1422,7 +1422,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Default OAuth Refresh Lifetime",
-			Description: "Validity period of OAuth2 refresh tokens.",
+			Description: "Lifetime of OAuth2 refresh tokens. Must be longer than --session-duration.",
 			Flag:        "default-oauth-refresh-lifetime",
 			Env:         "CODER_DEFAULT_OAUTH_REFRESH_LIFETIME",
 			YAML:        "defaultOAuthRefreshLifetime",
@@ -1432,7 +1432,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Enable swagger endpoint",
-			Description: "Serve API docs UI at /swagger.",
+			Description: "Serve API documentation at /swagger (accepted for compatibility).",
 			Flag:        "swagger-enable",
 			Env:         "CODER_SWAGGER_ENABLE",
 			YAML:        "enableSwagger",
@@ -1440,7 +1440,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Proxy Trusted Headers",
-			Description: "Headers trusted for client IP forwarding.",
+			Description: "Headers (such as X-Forwarded-For) from which the client IP is taken, when the request comes from --proxy-trusted-origins.",
 			Flag:        "proxy-trusted-headers",
 			Env:         "CODER_PROXY_TRUSTED_HEADERS",
 			YAML:        "proxyTrustedHeaders",
@@ -1450,7 +1450,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Proxy Trusted Origins",
-			Description: "Source CIDRs whose forwarding headers are trusted.",
+			Description: "CIDR ranges of reverse proxies whose --proxy-trusted-headers are believed.",
 			Flag:        "proxy-trusted-origins",
 			Env:         "CODER_PROXY_TRUSTED_ORIGINS",
 			YAML:        "proxyTrustedOrigins",
@@ -1495,7 +1495,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Postgres Connection Max Open",
-			Description: "Upper bound on open DB connections.",
+			Description: "Most open database connections per replica.",
 			Flag:        "postgres-conn-max-open",
 			Env:         "CODER_PG_CONN_MAX_OPEN",
 			YAML:        "pgConnMaxOpen",
@@ -1504,7 +1504,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Postgres Connection Max Idle",
-			Description: "Idle DB connection cap; auto = max open / 3.",
+			Description: "Most idle database connections kept open; \"auto\" keeps a third of the maximum open.",
 			Flag:        "postgres-conn-max-idle",
 			Env:         "CODER_PG_CONN_MAX_IDLE",
 			YAML:        "pgConnMaxIdle",
@@ -1524,7 +1524,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "SameSite Auth Cookie",
-			Description: "SameSite attribute for session cookies.",
+			Description: "SameSite attribute of the session cookie: lax or none.",
 			Flag:        "samesite-auth-cookie",
 			Env:         "CODER_SAMESITE_AUTH_COOKIE",
 			YAML:        "sameSiteAuthCookie",
@@ -1535,7 +1535,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "__Host Prefix Cookies",
-			Description: "Prefix session cookie names with __Host-.",
+			Description: "Name session cookies with the __Host- prefix (needs https and no Domain attribute).",
 			Flag:        "host-prefix-cookie",
 			Env:         "CODER_HOST_PREFIX_COOKIE",
 			YAML:        "hostPrefixCookie",
@@ -1546,7 +1546,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Terms of Service URL",
-			Description: "External ToS users must accept at login.",
+			Description: "Terms of service users must accept to log in.",
 			Flag:        "terms-of-service-url",
 			Env:         "CODER_TERMS_OF_SERVICE_URL",
 			YAML:        "termsOfServiceURL",
@@ -1554,7 +1554,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Strict-Transport-Security",
-			Description: "HSTS max-age seconds; 0 disables the header.",
+			Description: "The max-age, in seconds, of the Strict-Transport-Security header on HTTPS responses. 0 leaves the header out.",
 			Flag:        "strict-transport-security",
 			Env:         "CODER_STRICT_TRANSPORT_SECURITY",
 			YAML:        "strictTransportSecurity",
@@ -1565,7 +1565,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Strict-Transport-Security Options",
-			Description: "Extra HSTS directives (includeSubDomains, preload).",
+			Description: "Extra Strict-Transport-Security directives, for example includeSubDomains and preload.",
 			Flag:        "strict-transport-security-options",
 			Env:         "CODER_STRICT_TRANSPORT_SECURITY_OPTIONS",
 			YAML:        "strictTransportSecurityOptions",
@@ -1666,7 +1666,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Session Duration",
-			Description: "Browser session token lifetime.",
+			Description: "Lifetime of browser and password-login sessions. Active sessions are extended unless --disable-session-expiry-refresh is set.",
 			Flag:        "session-duration",
 			Env:         "CODER_SESSION_DURATION",
 			YAML:        "sessionDuration",
@@ -1677,7 +1677,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Disable Session Expiry Refresh",
-			Description: "Stop extending sessions on activity.",
+			Description: "Do not extend a session's expiry while it is in use.",
 			Flag:        "disable-session-expiry-refresh",
 			Env:         "CODER_DISABLE_SESSION_EXPIRY_REFRESH",
 			YAML:        "disableSessionExpiryRefresh",
@@ -1686,7 +1686,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Disable Password Authentication",
-			Description: "Disallow password login (owners exempt).",
+			Description: "Refuse password logins, except for owners.",
 			Flag:        "disable-password-auth",
 			Env:         "CODER_DISABLE_PASSWORD_AUTH",
 			YAML:        "disablePasswordAuth",
@@ -1704,7 +1704,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "SSH Host Prefix",
-			Description: "Legacy ssh config Host prefix (deprecated).",
+			Description: "Old host prefix for generated SSH configuration. Use --workspace-hostname-suffix.",
 			Flag:        "ssh-hostname-prefix",
 			Env:         "CODER_SSH_HOSTNAME_PREFIX",
 			YAML:        "sshHostnamePrefix",
@@ -1717,7 +1717,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		workspaceHostnameSuffixOpt,
 		{
 			Name:        "SSH Config Options",
-			Description: "Override options written into client ssh config.",
+			Description: "Extra options for generated SSH configuration, each \"Key=Value\" or \"Key Value\". Keys that could run commands (ProxyCommand, LocalCommand, Match, Include and similar) are refused.",
 			Flag:        "ssh-config-options",
 			Env:         "CODER_SSH_CONFIG_OPTIONS",
 			YAML:        "sshConfigOptions",
@@ -1726,7 +1726,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "CLI Upgrade Message",
-			Description: "Message shown on client/server version mismatch.",
+			Description: "Message shown to CLI users whose version differs from the server's.",
 			Flag:        "cli-upgrade-message",
 			Env:         "CODER_CLI_UPGRADE_MESSAGE",
 			YAML:        "cliUpgradeMessage",
@@ -1743,7 +1743,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Support Links",
-			Description: "Custom entries for the UI help/support menu.",
+			Description: "Custom links for the help menu, in YAML or JSON: a list of {name, target, icon, location}.",
 			Flag:        "support-links",
 			Env:         "CODER_SUPPORT_LINKS",
 			YAML:        "supportLinks",
@@ -1759,7 +1759,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "External Auth GitHub Default Provider Enable",
-			Description: "Enable Coder-managed default GitHub external auth.",
+			Description: "Offer a built-in GitHub external auth provider when none is configured (accepted for compatibility).",
 			Flag:        "external-auth-github-default-provider-enable",
 			Env:         "CODER_EXTERNAL_AUTH_GITHUB_DEFAULT_PROVIDER_ENABLE",
 			YAML:        "externalAuthGithubDefaultProviderEnable",
@@ -1777,7 +1777,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Proxy Health Check Interval",
-			Description: "How often coderd probes workspace proxies.",
+			Description: "How often workspace proxies are health-checked (accepted for compatibility).",
 			Flag:        "proxy-health-interval",
 			Env:         "CODER_PROXY_HEALTH_INTERVAL",
 			YAML:        "proxyHealthInterval",
@@ -2033,7 +2033,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Notifications: Inbox: Enabled",
-			Description: "Turn on in-app Coder Inbox notifications.",
+			Description: "Deliver notifications to the in-app inbox.",
 			Flag:        "notifications-inbox-enabled",
 			Env:         "CODER_NOTIFICATIONS_INBOX_ENABLED",
 			YAML:        "enabled",
@@ -2200,7 +2200,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Enabled",
-			Description: "Start the in-process AI Bridge daemon.",
+			Description: "Serve the AI Bridge LLM gateway at /api/v2/aibridge/<provider>/.",
 			Flag:        "aibridge-enabled",
 			Env:         "CODER_AIBRIDGE_ENABLED",
 			YAML:        "enabled",
@@ -2210,7 +2210,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge OpenAI Base URL",
-			Description: "Upstream OpenAI API base for the legacy provider.",
+			Description: "Upstream base URL of the legacy single OpenAI provider.",
 			Flag:        "aibridge-openai-base-url",
 			Env:         "CODER_AIBRIDGE_OPENAI_BASE_URL",
 			YAML:        "openai_base_url",
@@ -2220,7 +2220,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge OpenAI Key",
-			Description: "API key for the legacy OpenAI provider.",
+			Description: "API key of the legacy single OpenAI provider. Setting it creates the provider named \"openai\".",
 			Flag:        "aibridge-openai-key",
 			Env:         "CODER_AIBRIDGE_OPENAI_KEY",
 			Value:       &c.AI.BridgeConfig.LegacyOpenAI.Key,
@@ -2229,7 +2229,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Anthropic Base URL",
-			Description: "Upstream Anthropic API base for the legacy provider.",
+			Description: "Upstream base URL of the legacy single Anthropic provider.",
 			Flag:        "aibridge-anthropic-base-url",
 			Env:         "CODER_AIBRIDGE_ANTHROPIC_BASE_URL",
 			YAML:        "anthropic_base_url",
@@ -2239,7 +2239,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Anthropic Key",
-			Description: "API key for the legacy Anthropic provider.",
+			Description: "API key of the legacy single Anthropic provider. Setting it creates the provider named \"anthropic\".",
 			Flag:        "aibridge-anthropic-key",
 			Env:         "CODER_AIBRIDGE_ANTHROPIC_KEY",
 			Value:       &c.AI.BridgeConfig.LegacyAnthropic.Key,
@@ -2248,7 +2248,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Bedrock Base URL",
-			Description: "Explicit Bedrock endpoint; overrides region.",
+			Description: "Bedrock endpoint for the legacy Anthropic provider; overrides the region's default endpoint.",
 			Flag:        "aibridge-bedrock-base-url",
 			Env:         "CODER_AIBRIDGE_BEDROCK_BASE_URL",
 			YAML:        "bedrock_base_url",
@@ -2257,7 +2257,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Bedrock Region",
-			Description: "AWS region used to build Bedrock URL.",
+			Description: "AWS region of the legacy Anthropic provider's Bedrock endpoint. Setting it creates the \"anthropic\" provider.",
 			Flag:        "aibridge-bedrock-region",
 			Env:         "CODER_AIBRIDGE_BEDROCK_REGION",
 			YAML:        "bedrock_region",
@@ -2284,7 +2284,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Bedrock Model",
-			Description: "Main Bedrock model ID.",
+			Description: "Bedrock model ID used for the main model.",
 			Flag:        "aibridge-bedrock-model",
 			Env:         "CODER_AIBRIDGE_BEDROCK_MODEL",
 			YAML:        "bedrock_model",
@@ -2294,7 +2294,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Bedrock Small Fast Model",
-			Description: "Lightweight Bedrock model for background tasks.",
+			Description: "Bedrock model ID used for small, fast requests.",
 			Flag:        "aibridge-bedrock-small-fastmodel",
 			Env:         "CODER_AIBRIDGE_BEDROCK_SMALL_FAST_MODEL",
 			YAML:        "bedrock_small_fast_model",
@@ -2304,7 +2304,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Inject Coder MCP tools",
-			Description: "Inject Coder MCP tools into bridged requests.",
+			Description: "Deprecated and ignored: add the deployment's MCP tools to gateway requests.",
 			Flag:        "aibridge-inject-coder-mcp-tools",
 			Env:         "CODER_AIBRIDGE_INJECT_CODER_MCP_TOOLS",
 			YAML:        "inject_coder_mcp_tools",
@@ -2315,7 +2315,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Data Retention Duration",
-			Description: "How long interception records are kept.",
+			Description: "How long recorded gateway interceptions are kept.",
 			Flag:        "aibridge-retention",
 			Env:         "CODER_AIBRIDGE_RETENTION",
 			YAML:        "retention",
@@ -2326,7 +2326,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Max Concurrency",
-			Description: "Concurrent bridge requests per replica; 0 = unlimited.",
+			Description: "Most concurrent gateway requests per replica; 0 means no limit.",
 			Flag:        "aibridge-max-concurrency",
 			Env:         "CODER_AIBRIDGE_MAX_CONCURRENCY",
 			YAML:        "max_concurrency",
@@ -2336,7 +2336,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Rate Limit",
-			Description: "Bridge requests per second per replica; 0 = unlimited.",
+			Description: "Gateway requests per second per replica; 0 means no limit.",
 			Flag:        "aibridge-rate-limit",
 			Env:         "CODER_AIBRIDGE_RATE_LIMIT",
 			YAML:        "rate_limit",
@@ -2346,7 +2346,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Structured Logging",
-			Description: "Log interception records as structured entries.",
+			Description: "Log each recorded interception as a structured log entry.",
 			Flag:        "aibridge-structured-logging",
 			Env:         "CODER_AIBRIDGE_STRUCTURED_LOGGING",
 			YAML:        "structured_logging",
@@ -2356,7 +2356,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Send Actor Headers",
-			Description: "Add user-identifying headers to upstream requests.",
+			Description: "Send headers identifying the requesting user to upstream providers.",
 			Flag:        "aibridge-send-actor-headers",
 			Env:         "CODER_AIBRIDGE_SEND_ACTOR_HEADERS",
 			YAML:        "send_actor_headers",
@@ -2366,7 +2366,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Allow BYOK",
-			Description: "Let users bring their own LLM keys/subscriptions.",
+			Description: "Let users send their own provider credentials instead of the central key.",
 			Flag:        "aibridge-allow-byok",
 			Env:         "CODER_AIBRIDGE_ALLOW_BYOK",
 			YAML:        "allow_byok",
@@ -2376,7 +2376,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Circuit Breaker Enabled",
-			Description: "Trip a breaker on upstream overload errors.",
+			Description: "Stop sending to a provider for a while after repeated overload errors.",
 			Flag:        "aibridge-circuit-breaker-enabled",
 			Env:         "CODER_AIBRIDGE_CIRCUIT_BREAKER_ENABLED",
 			YAML:        "circuit_breaker_enabled",
@@ -2386,7 +2386,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Circuit Breaker Failure Threshold",
-			Description: "Consecutive failures that open the breaker.",
+			Description: "Consecutive failures that open the circuit (1 to 100).",
 			Flag:        "aibridge-circuit-breaker-failure-threshold",
 			Env:         "CODER_AIBRIDGE_CIRCUIT_BREAKER_FAILURE_THRESHOLD",
 			YAML:        "circuit_breaker_failure_threshold",
@@ -2397,7 +2397,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Circuit Breaker Interval",
-			Description: "Closed-state period for resetting failure counts.",
+			Description: "While closed, how often the failure count is reset.",
 			Flag:        "aibridge-circuit-breaker-interval",
 			Env:         "CODER_AIBRIDGE_CIRCUIT_BREAKER_INTERVAL",
 			YAML:        "circuit_breaker_interval",
@@ -2409,7 +2409,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Circuit Breaker Timeout",
-			Description: "Open-state time before trying half-open.",
+			Description: "How long the circuit stays open before trial requests are let through.",
 			Flag:        "aibridge-circuit-breaker-timeout",
 			Env:         "CODER_AIBRIDGE_CIRCUIT_BREAKER_TIMEOUT",
 			YAML:        "circuit_breaker_timeout",
@@ -2421,7 +2421,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Circuit Breaker Max Requests",
-			Description: "Trial requests allowed while half-open.",
+			Description: "Trial requests allowed while half-open (1 to 100).",
 			Flag:        "aibridge-circuit-breaker-max-requests",
 			Env:         "CODER_AIBRIDGE_CIRCUIT_BREAKER_MAX_REQUESTS",
 			YAML:        "circuit_breaker_max_requests",
@@ -2488,7 +2488,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "AI Bridge Proxy Domain Allowlist",
-			Description: "Ignored; intercepted domains now come from providers.",
+			Description: "Deprecated and ignored: the intercepted domains come from the provider base URLs.",
 			Flag:        "aibridge-proxy-domain-allowlist",
 			Env:         "CODER_AIBRIDGE_PROXY_DOMAIN_ALLOWLIST",
 			YAML:        "domain_allowlist",

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/coder/serpent"
 	"github.com/spf13/pflag"
@@ -98,7 +99,9 @@ func TestOptionsMatchSpecificationTable(t *testing.T) {
 			hidden++
 		}
 		if opt.Description != "" {
+			// serpent refuses to run any command otherwise.
 			require.True(t, strings.HasSuffix(opt.Description, "."), opt.Name)
+			require.False(t, unicode.IsLower([]rune(opt.Description)[0]), opt.Name)
 		}
 	}
 	require.Equal(t, 13, secrets)
@@ -111,6 +114,10 @@ func TestOptionNamesAreUnique(t *testing.T) {
 	t.Parallel()
 	seen := map[string]map[string]bool{"name": {}, "flag": {}, "env": {}, "yaml": {}}
 	for _, opt := range config.New().Options() {
+		if d := opt.Description; d != "" {
+			// serpent refuses to run any command otherwise.
+			require.True(t, strings.HasSuffix(d, ".") && !unicode.IsLower([]rune(d)[0]), "%s: description must be a sentence", opt.Name)
+		}
 		for kind, v := range map[string]string{"name": opt.Name, "flag": opt.Flag, "env": opt.Env, "yaml": opt.YAMLPath()} {
 			if v == "" {
 				continue
