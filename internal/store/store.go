@@ -88,7 +88,8 @@ type UserFilter struct {
 	Status UserStatus
 	Role   string
 	// AfterID is a keyset cursor: return users ordered after this one
-	// (ordering is username ascending).
+	// (ordering is username ascending, case-insensitively). An ID that names
+	// no user gives ErrNotFound.
 	AfterID uuid.UUID
 	Offset  int
 	Limit   int // 0 = no limit
@@ -131,7 +132,8 @@ type APIKeyFilter struct {
 	UserID uuid.UUID // uuid.Nil = all users
 	// LoginType filters on the key's login type; "" = any.
 	LoginType LoginType
-	// IncludeExpired includes keys whose ExpiresAt is before ExpiredBefore.
+	// IncludeExpired also returns keys whose ExpiresAt is not after Now
+	// (without it only keys with ExpiresAt > Now are listed).
 	IncludeExpired bool
 	// Now is the reference time for the expiry filter; zero means time.Now().
 	Now time.Time
@@ -249,12 +251,13 @@ type InterceptionFilter struct {
 	Provider      string    // matches provider type or provider name
 	Model         string
 	Client        string // "Unknown" also matches an empty client
-	StartedAfter  time.Time
-	StartedBefore time.Time
+	StartedAfter  time.Time // inclusive
+	StartedBefore time.Time // inclusive
 	// AfterID is a keyset cursor: rows that sort after this interception.
+	// An ID that names no interception gives ErrNotFound.
 	AfterID uuid.UUID
 	Offset  int
-	Limit   int
+	Limit   int // 0 = no limit
 }
 
 // InterceptionDetail is an interception with its child records.
@@ -307,7 +310,8 @@ type Store interface {
 	// (case-insensitive) among non-deleted users.
 	InsertUser(ctx context.Context, u User) (User, error)
 	// InsertFirstUser creates u only if no user exists yet, atomically;
-	// ErrConflict when a user already exists.
+	// ErrConflict when a user already exists (deleted users do not count, as
+	// in CountUsers).
 	InsertFirstUser(ctx context.Context, u User) (User, error)
 	// GetUserByID returns deleted users too (check User.Deleted).
 	GetUserByID(ctx context.Context, id uuid.UUID) (User, error)
@@ -337,12 +341,15 @@ type Store interface {
 	DeleteAPIKey(ctx context.Context, id string) error
 	// DeleteAPIKeysByUser removes every key of a user and returns their IDs.
 	DeleteAPIKeysByUser(ctx context.Context, userID uuid.UUID) ([]string, error)
-	// DeleteExpiredAPIKeys removes keys that expired before the cutoff.
+	// DeleteExpiredAPIKeys removes up to limit keys that expired before the
+	// cutoff (oldest first; limit <= 0 means 10 000) and returns how many.
 	DeleteExpiredAPIKeys(ctx context.Context, before time.Time, limit int) (int64, error)
 
 	// InsertAIBridgeBatch writes a batch of gateway records in one
 	// transaction. Rows whose ID already exists are ignored, so a retried
-	// batch is harmless.
+	// batch is harmless; an end only sets ended_at once. Rows with a nil ID
+	// get a fresh one. Metadata must be valid JSON (else the whole batch
+	// fails); it is read back semantically equal, not byte-for-byte.
 	InsertAIBridgeBatch(ctx context.Context, b AIBridgeBatch) error
 	// ListInterceptions returns ended interceptions with their children and
 	// the total count matching the filter (ignoring paging).
@@ -350,7 +357,8 @@ type Store interface {
 	// GetInterception returns one interception (ended or not) with children.
 	GetInterception(ctx context.Context, id uuid.UUID) (InterceptionDetail, error)
 	// DeleteInterceptionsBefore deletes up to limit interceptions that started
-	// before the cutoff, with all their child rows, and returns how many
-	// interceptions it deleted.
+	// before the cutoff (oldest first; limit <= 0 means 10 000), with all
+	// their child rows, and returns how many interceptions it deleted. Call
+	// it until it returns less than limit.
 	DeleteInterceptionsBefore(ctx context.Context, before time.Time, limit int) (int64, error)
 }
