@@ -250,7 +250,7 @@ type InterceptionFilter struct {
 	InitiatorID   uuid.UUID // uuid.Nil = everyone
 	Provider      string    // matches provider type or provider name
 	Model         string
-	Client        string // "Unknown" also matches an empty client
+	Client        string    // "Unknown" also matches an empty client
 	StartedAfter  time.Time // inclusive
 	StartedBefore time.Time // inclusive
 	// AfterID is a keyset cursor: rows that sort after this interception.
