@@ -312,3 +312,91 @@ func TestSecretsNeverLeak(t *testing.T) {
 		require.NotContains(t, line, "hashed_secret")
 	}
 }
+
+func (c *countingStore) ListAPIKeys(ctx context.Context, f store.APIKeyFilter) ([]store.APIKey, error) {
+	c.count("ListAPIKeys")
+	return c.Store.ListAPIKeys(ctx, f)
+}
+
+func (c *countingStore) GetUserByUsername(ctx context.Context, name string) (store.User, error) {
+	c.count("GetUserByUsername")
+	return c.Store.GetUserByUsername(ctx, name)
+}
+
+// TestRefusedRequests runs the acceptance list of refusals through the real
+// routes. Each one gets the documented status, body and WWW-Authenticate
+// header, and the handler's own store call (listing tokens) never happens;
+// for refused tokens not even the {user} lookup runs.
+func TestRefusedRequests(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	var cs *countingStore
+	owner, srv := apitest.New(t,
+		apitest.WithAPIOptions(func(o *api.Options) { o.Now = clock.Now }),
+		apitest.WithStoreWrapper(func(s store.Store) store.Store { cs = newCountingStore(s); return cs }))
+	apitest.CreateFirstUser(t, owner)
+	ctx := apitest.Context(t, time.Minute)
+
+	valid := apitest.CreateToken(t, owner, sdk.Me, "valid", 0)
+	validID := strings.SplitN(valid, "-", 2)[0]
+	expiring := apitest.CreateToken(t, owner, sdk.Me, "expiring", time.Hour)
+	expiringKey, err := owner.APIKeyByName(ctx, sdk.Me, "expiring")
+	require.NoError(t, err)
+	deleted := apitest.CreateToken(t, owner, sdk.Me, "deleted", 0)
+	require.NoError(t, owner.DeleteAPIKey(ctx, sdk.Me, strings.SplitN(deleted, "-", 2)[0]))
+	suspended, su := apitest.CreateUser(t, owner)
+	_, err = owner.UpdateUserStatus(ctx, su.Username, sdk.UserStatusSuspended)
+	require.NoError(t, err)
+	gone, gu := apitest.CreateUser(t, owner)
+	goneTok := apitest.CreateToken(t, gone, sdk.Me, "gone", 0)
+	require.NoError(t, owner.DeleteUser(ctx, gu.Username))
+	// Move the clock past the one-hour token only now, so everything above
+	// was created in the present.
+	clock.Advance(2 * time.Hour)
+
+	invalid := `Bearer realm="coder", error="invalid_token", error_description="The access token is invalid", resource_metadata="` +
+		srv.URL.String() + `/.well-known/oauth-protected-resource"`
+	expiredHdr := strings.Replace(invalid, "is invalid", "has expired", 1)
+	cases := []struct {
+		name, token, path string
+		status            int
+		body, wwwAuth     string
+	}{
+		{"WrongSecret", validID + "-" + strings.Repeat("x", 22), "/api/v2/users/me/keys/tokens", 401,
+			`{"message":"` + signedOut + `","detail":"API key secret is invalid."}`, invalid},
+		{"Expired", expiring, "/api/v2/users/me/keys/tokens", 401,
+			`{"message":"` + signedOut + `","detail":"API key expired at \"` + expiringKey.ExpiresAt.UTC().String() + `\"."}`, expiredHdr},
+		{"DeletedToken", deleted, "/api/v2/users/me/keys/tokens", 401,
+			`{"message":"` + signedOut + `","detail":"API key is invalid."}`, invalid},
+		{"SuspendedUser", suspended.SessionToken, "/api/v2/users/me/keys/tokens", 401,
+			`{"message":"User is not active (status = \"suspended\"). Contact an admin to reactivate your account."}`, invalid},
+		{"DeletedUsersToken", goneTok, "/api/v2/users/me/keys/tokens", 401,
+			`{"message":"` + signedOut + `","detail":"API key is invalid."}`, invalid},
+		{"NoDash", strings.Repeat("a", 33), "/api/v2/users/me/keys/tokens", 401,
+			`{"message":"` + signedOut + `","detail":"Invalid API key format: incorrect amount of API key parts, expected 2 got 1"}`, invalid},
+		{"ShortID", "abc-" + strings.Repeat("x", 22), "/api/v2/users/me/keys/tokens", 401,
+			`{"message":"` + signedOut + `","detail":"Invalid API key format: invalid API key ID length, expected 10 got 3"}`, invalid},
+		{"LongSecret", validID + "-" + strings.Repeat("x", 40), "/api/v2/users/me/keys/tokens", 401,
+			`{"message":"` + signedOut + `","detail":"Invalid API key format: invalid API key secret length, expected 22 got 40"}`, invalid},
+		{"MeWithoutSession", "", "/api/v2/users/me/keys/tokens", 401,
+			`{"message":"` + signedOut + `","detail":"Cookie \"coder_session_token\" or query parameter must be provided."}`, invalid},
+		{"UnknownUsername", valid, "/api/v2/users/no-such-user/keys/tokens", 400,
+			`{"message":"\"user\" must be an existing uuid or username.","detail":"queried user=\"no-such-user\""}`, ""},
+	}
+	for _, tc := range cases {
+		cs.reset()
+		status, hdr, body := rawJSON(t, apitest.WithToken(owner, tc.token), http.MethodGet, tc.path, nil)
+		require.Equal(t, tc.status, status, tc.name)
+		require.JSONEq(t, tc.body, string(body), tc.name)
+		require.Equal(t, tc.wwwAuth, hdr.Get("WWW-Authenticate"), tc.name)
+		require.Zero(t, cs.get("ListAPIKeys"), "%s reached the handler", tc.name)
+		if tc.status == http.StatusUnauthorized {
+			require.Zero(t, cs.get("GetUserByUsername"), "%s reached the user lookup", tc.name)
+		}
+	}
+	// The same request with the valid token does reach the handler.
+	cs.reset()
+	status, _, _ := rawJSON(t, apitest.WithToken(owner, valid), http.MethodGet, "/api/v2/users/me/keys/tokens", nil)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, 1, cs.get("ListAPIKeys"))
+}
