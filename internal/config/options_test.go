@@ -449,4 +449,24 @@ func TestDeprecatedOptions(t *testing.T) {
 	loaded, err = config.Load(config.Inputs{Environ: []string{"CODER_EMAIL_HELLO=relay.example.com"}})
 	require.NoError(t, err)
 	require.Empty(t, loaded.Warnings)
+
+	// With both given, the replacement wins, in the environment and in YAML.
+	for i := 0; i < 20; i++ { // env application order must not matter
+		loaded, err = config.Load(config.Inputs{Environ: []string{"CODER_NOTIFICATIONS_EMAIL_HELLO=old.example.com", "CODER_EMAIL_HELLO=new.example.com"}})
+		require.NoError(t, err)
+		require.Equal(t, "new.example.com", loaded.Values.Notifications.SMTP.Hello.String())
+	}
+	path := filepath.Join(t.TempDir(), "gantry.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("email:\n  hello: new.example.com\nnotifications:\n  email:\n    hello: old.example.com\n"), 0o600))
+	loaded, err = config.Load(config.Inputs{Environ: []string{"CODER_CONFIG_PATH=" + path}})
+	require.NoError(t, err)
+	require.Equal(t, "new.example.com", loaded.Values.Notifications.SMTP.Hello.String())
+	require.Equal(t, serpent.ValueSourceYAML, loaded.Options.ByName("Email: Hello").ValueSource)
+}
+
+func TestUnknownProviderKeysWarn(t *testing.T) {
+	t.Parallel()
+	loaded, err := config.Load(config.Inputs{Environ: []string{"CODER_AIBRIDGE_PROVIDER_0_TYPE=openai", "CODER_AIBRIDGE_PROVIDER_0_BASEURL=https://x.example.com"}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"ignoring unknown AI Bridge provider variable CODER_AIBRIDGE_PROVIDER_0_BASEURL (check for typos)"}, loaded.Warnings)
 }
