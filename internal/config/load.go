@@ -350,6 +350,13 @@ func (l *loader) checkYAML(doc *yaml.Node) {
 	for _, path := range paths {
 		n := nodes[path]
 		if known[path] {
+			// A group key must hold a mapping of options (or nothing).
+			if isGroupPath(l.opts, path) && n.Kind != yaml.MappingNode && !isNull(n) {
+				l.problems = append(l.problems, Problem{
+					Source: l.yamlSource(path, n),
+					Err:    fmt.Errorf("%q is a group of options and must be a mapping", path),
+				})
+			}
 			continue
 		}
 		// Descendants of an option's value (Struct options) are not options.
@@ -420,6 +427,10 @@ func setFromYAML(v pflag.Value, n *yaml.Node) error {
 		return n.Decode(v)
 	}
 	return fmt.Errorf("unexpected YAML node kind %v", n.Kind)
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
 func yamlValueString(n *yaml.Node) string {

@@ -48,6 +48,8 @@ func TestYAMLErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", "config file must be a YAML mapping"},
 		{"two documents", "cacheDir: a\n---\ncacheDir: b\n", "more than one YAML document"},
 		{"syntax", "cacheDir: [\n", "cannot parse config file"},
+		{"group with a scalar", "networking: 5\n", `"networking" is a group of options and must be a mapping`},
+		{"nested group with a list", "networking:\n  tls: [a]\n", `"networking.tls" is a group of options and must be a mapping`},
 		{"list of objects for array", "oidc:\n  scopes:\n    - {a: 1}\n", "expected a list of strings"},
 	}
 	for _, tc := range cases {
