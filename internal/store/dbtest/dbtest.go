@@ -47,7 +47,7 @@ func New(t testing.TB) store.Store {
 	)
 	if WillUsePostgres() {
 		// Small pools: packages run in parallel and each test has its own.
-		s, err = postgres.Open(ctx, PostgresURL(t), postgres.Options{MaxOpenConns: 4, MaxIdleConns: 2})
+		s, err = postgres.Open(ctx, PostgresURL(t), postgres.Options{MaxOpenConns: 4, MaxIdleConns: 1})
 	} else {
 		s, err = sqlite.Open(ctx, SQLitePath(t))
 	}

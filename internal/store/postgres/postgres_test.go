@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"strconv"
 	"testing"
 	"time"
 
@@ -96,6 +97,26 @@ func TestConcurrentMigration(t *testing.T) {
 	for _, s := range stores {
 		t.Cleanup(func() { _ = s.Close() })
 	}
+
+	// The first user is created once even when replicas race for it.
+	firstErrs := make(chan error, replicas)
+	for i, s := range stores {
+		go func() {
+			_, err := s.InsertFirstUser(ctx, store.User{
+				Username: "admin" + strconv.Itoa(i), Email: "admin" + strconv.Itoa(i) + "@example.com",
+			})
+			firstErrs <- err
+		}()
+	}
+	winners := 0
+	for range replicas {
+		if err := <-firstErrs; err == nil {
+			winners++
+		} else {
+			require.ErrorIs(t, err, store.ErrConflict)
+		}
+	}
+	require.Equal(t, 1, winners)
 
 	var versions int
 	db := stores[0].Pools()[0].DB
