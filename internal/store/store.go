@@ -329,7 +329,8 @@ type Store interface {
 	UpdateUser(ctx context.Context, id uuid.UUID, upd UserUpdate) (User, error)
 
 	// InsertAPIKey stores a key; ErrConflict on a duplicate ID or a duplicate
-	// (user, token name) for named tokens.
+	// (user, token name) for named tokens; ErrNotFound when the user does not
+	// exist.
 	InsertAPIKey(ctx context.Context, k APIKey) (APIKey, error)
 	GetAPIKeyByID(ctx context.Context, id string) (APIKey, error)
 	GetAPIKeyByName(ctx context.Context, userID uuid.UUID, tokenName string) (APIKey, error)

@@ -608,7 +608,7 @@ func testAPIKeys(t *testing.T, s store.Store) {
 	orphan := in
 	orphan.ID, orphan.UserID, orphan.TokenName = "Orphan1234", uuid.New(), "orphan"
 	_, err = s.InsertAPIKey(c, orphan)
-	require.Error(t, err)
+	require.ErrorIs(t, err, store.ErrNotFound)
 	_, err = s.GetAPIKeyByID(c, "Orphan1234")
 	require.ErrorIs(t, err, store.ErrNotFound)
 
