@@ -43,6 +43,9 @@ func (l *loader) postProcess() {
 	if v.OIDC.OrganizationMapping.Value == nil {
 		v.OIDC.OrganizationMapping.Value = map[string][]uuid.UUID{}
 	}
+	if len(v.Support.Links.Value) == 0 {
+		v.Support.Links.Value = nil
+	}
 	for i := range v.ExternalAuthConfigs.Value {
 		c := &v.ExternalAuthConfigs.Value[i]
 		c.Scopes = nilIfEmpty(c.Scopes)
