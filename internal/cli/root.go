@@ -24,7 +24,7 @@ func Root() *serpent.Command {
 		},
 		Children: []*serpent.Command{
 			versionCmd(),
-			serverCmd(),
+			withSubcommands(serverCmd(), createAdminUserCmd()),
 			loginCmd(),
 			logoutCmd(),
 			whoamiCmd(),
