@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/coder/serpent"
+	"github.com/spf13/pflag"
 
 	"gantry/internal/app"
 	"gantry/internal/config"
@@ -104,7 +105,7 @@ func (r *flagRecorder) bind(table serpent.OptionSet) serpent.OptionSet {
 			continue
 		}
 		rv := &recordingValue{flag: opt.Flag, typ: opt.Value.Type(), rec: r}
-		var value pflagValue = rv
+		var value pflag.Value = rv
 		if rv.typ == "bool" {
 			value = recordingBool{rv}
 		}
@@ -120,12 +121,6 @@ func (r *flagRecorder) bind(table serpent.OptionSet) serpent.OptionSet {
 		})
 	}
 	return out
-}
-
-type pflagValue interface {
-	Set(string) error
-	String() string
-	Type() string
 }
 
 type recordingValue struct {

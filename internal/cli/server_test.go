@@ -213,6 +213,59 @@ func TestServerWriteConfig(t *testing.T) {
 	require.Equal(t, first.stdout, second.stdout)
 }
 
+// Every flag of the table goes through the command line: giving each one
+// its default value changes nothing.
+func TestServerAcceptsEveryFlag(t *testing.T) {
+	t.Parallel()
+	args := []string{"server", "--write-config"}
+	n := 0
+	for _, opt := range config.New().Options() {
+		if opt.Flag == "" || opt.Flag == "write-config" || opt.Flag == "config" {
+			continue
+		}
+		value := opt.Default
+		if value == "" && len(opt.UseInstead) > 0 {
+			continue // an alias: its replacement carries the default
+		}
+		if value == "" {
+			// Unset options get their zero value.
+			switch opt.Value.Type() {
+			case "bool":
+				value = "false"
+			case "string", "url", "string-array":
+			default:
+				continue
+			}
+		}
+		args = append(args, "--"+opt.Flag+"="+value)
+		n++
+	}
+	require.GreaterOrEqual(t, n, 220)
+	withFlags := runServer(t, nil, args...)
+	require.Equal(t, 0, withFlags.code, withFlags.stderr)
+	plain := runServer(t, nil, "server", "--write-config")
+	require.Equal(t, 0, plain.code, plain.stderr)
+
+	var got, want map[string]any
+	require.NoError(t, yaml.Unmarshal([]byte(withFlags.stdout), &got))
+	require.NoError(t, yaml.Unmarshal([]byte(plain.stdout), &want))
+	var walk func(prefix string, w, g map[string]any)
+	walk = func(prefix string, w, g map[string]any) {
+		for k, wv := range w {
+			gv, ok := g[k]
+			require.True(t, ok, "missing %s%s", prefix, k)
+			if wm, isMap := wv.(map[string]any); isMap && !strings.HasPrefix(k, "authURLParams") {
+				walk(prefix+k+".", wm, gv.(map[string]any))
+				continue
+			}
+			require.Equal(t, wv, gv, "%s%s", prefix, k)
+		}
+	}
+	walk("", want, got)
+	// The deprecated options given explicitly are warned about.
+	require.Contains(t, withFlags.stderr, "WARN: Redirect HTTP to HTTPS is deprecated")
+}
+
 func TestServerDeprecationWarnings(t *testing.T) {
 	t.Parallel()
 	r := runServer(t, []string{"CODER_NOTIFICATIONS_EMAIL_HELLO=relay.example.com"}, "server", "--write-config")
