@@ -464,6 +464,19 @@ func TestDeprecatedOptions(t *testing.T) {
 	require.Equal(t, serpent.ValueSourceYAML, loaded.Options.ByName("Email: Hello").ValueSource)
 }
 
+func TestReplacementBeatsCopiedDeprecatedOption(t *testing.T) {
+	t.Parallel()
+	loaded, err := config.Load(config.Inputs{Flags: []config.FlagValue{
+		{Name: "redirect-to-access-url", Value: "false"},
+		{Name: "tls-redirect-http-to-https", Value: "true"},
+		{Name: "http-address", Value: "127.0.0.1:8080"},
+		{Name: "address", Value: "0.0.0.0:9090"},
+	}})
+	require.NoError(t, err)
+	require.False(t, bool(loaded.Values.RedirectToAccessURL))
+	require.Equal(t, "127.0.0.1:8080", loaded.Values.HTTPAddress.String())
+}
+
 func TestUnknownProviderKeysWarn(t *testing.T) {
 	t.Parallel()
 	loaded, err := config.Load(config.Inputs{Environ: []string{"CODER_AIBRIDGE_PROVIDER_0_TYPE=openai", "CODER_AIBRIDGE_PROVIDER_0_BASEURL=https://x.example.com"}})

@@ -18,15 +18,18 @@ import (
 
 // postProcess copies deprecated options into their replacements.
 func (l *loader) postProcess() {
+	// A replacement the operator set explicitly wins over the deprecated
+	// option, as it does for aliases sharing one value.
 	v := l.vals
-	if l.userSet(*l.opts.ByName("Address")) && v.Address.String() != "" {
-		if v.TLS.Enable {
+	set := func(name string) bool { return l.userSet(*l.opts.ByName(name)) }
+	if set("Address") && v.Address.String() != "" {
+		if v.TLS.Enable.Value() && !set("TLS Address") {
 			v.TLS.Address = v.Address
-		} else {
+		} else if !v.TLS.Enable.Value() && !set("HTTP Address") {
 			_ = v.HTTPAddress.Set(v.Address.String())
 		}
 	}
-	if l.userSet(*l.opts.ByName("Redirect HTTP to HTTPS")) {
+	if set("Redirect HTTP to HTTPS") && !set("Redirect to Access URL") {
 		v.RedirectToAccessURL = v.TLS.RedirectHTTP
 	}
 	// A YAML null must not turn a mapping into JSON null: the written
