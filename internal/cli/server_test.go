@@ -176,6 +176,21 @@ func TestServerReportsEveryProblemAtOnce(t *testing.T) {
 	)
 }
 
+// Cross-field rules are checked in the same run as the values themselves;
+// a rule whose inputs include a refused value stays quiet.
+func TestServerReportsValueAndRuleProblemsTogether(t *testing.T) {
+	t.Parallel()
+	r := runServer(t, []string{"CODER_TLS_ENABLE=true"}, "server",
+		"--session-duration=soon", "--default-oauth-refresh-lifetime=1h",
+		"--ssh-config-options=ForwardAgent", "--workspace-hostname-suffix=*.coder")
+	requireRefused(t, r,
+		`option "Session Duration" (flag --session-duration): invalid value "soon": time: invalid duration "soon"`,
+		`option "TLS Enable" (env CODER_TLS_ENABLE): invalid value "true": TLS is enabled but no certificate is set (--tls-cert-file / CODER_TLS_CERT_FILE)`,
+		`option "SSH Config Options" (flag --ssh-config-options): invalid value "ForwardAgent": parse ssh config options "ForwardAgent": config-ssh option "ForwardAgent" is missing a key/value separator ('=' or ' ')`,
+		`option "Workspace Hostname Suffix" (flag --workspace-hostname-suffix): invalid value "*.coder": must not contain '*' or '?'`,
+	)
+}
+
 func TestServerWriteConfig(t *testing.T) {
 	t.Parallel()
 	var environ, secrets []string

@@ -40,7 +40,7 @@ type Loaded struct {
 	// use, unknown indexed provider keys).
 	Warnings []string
 	// Sources maps the name of every option the operator set to where it was
-	// set ("flag --x", "env NAME", "YAML path (file:line)"). Unlike
+	// set ("flag --x", "env NAME", "YAML a.b at file:line"). Unlike
 	// value_source it does not spread to aliases sharing the value.
 	Sources map[string]string
 }
@@ -51,7 +51,7 @@ type Problem struct {
 	// about one option (for example "AI Bridge providers").
 	Option string
 	// Source says where the value came from: "flag --x", "env NAME",
-	// "YAML a.b.c (file:line)" or "default".
+	// "YAML a.b.c at file:line" or "default".
 	Source string
 	// Value is the offending value as given; secret values are redacted.
 	Value string
@@ -62,30 +62,27 @@ type Problem struct {
 	hasValue bool
 }
 
+// String renders the problem as one line:
+//
+//	option "Access URL" (env CODER_ACCESS_URL): invalid value "x": <reason>
 func (p Problem) String() string {
+	reason := oneLine(p.Err.Error())
 	if p.Option == "" {
 		if p.Source == "" {
-			return oneLine(p.Err.Error())
+			return reason
 		}
-		return p.Source + ": " + oneLine(p.Err.Error())
+		return p.Source + ": " + reason
 	}
 	var b strings.Builder
-	{
-		fmt.Fprintf(&b, "option %q", p.Option)
-	}
+	fmt.Fprintf(&b, "option %q", p.Option)
 	if p.Source != "" {
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "(%s)", p.Source)
+		fmt.Fprintf(&b, " (%s)", p.Source)
 	}
-	if b.Len() > 0 {
-		b.WriteString(": ")
-	}
+	b.WriteString(": ")
 	if p.hasValue || p.Value != "" {
 		fmt.Fprintf(&b, "invalid value %q: ", p.Value)
 	}
-	b.WriteString(oneLine(p.Err.Error()))
+	b.WriteString(reason)
 	return b.String()
 }
 
@@ -118,6 +115,10 @@ type loader struct {
 
 	aiProviders []AIBridgeProviderConfig
 	extAuth     []ExternalAuthConfig
+
+	// bad holds the values whose input was refused; those inputs are left
+	// out when the rest is applied, and rules involving them are skipped.
+	bad map[pflag.Value]bool
 }
 
 // Load parses a server configuration from flags, environment, the YAML file
@@ -133,6 +134,7 @@ func Load(in Inputs) (*Loaded, error) {
 		vals:    New(),
 		env:     make(map[string]string),
 		sources: make(map[string]string),
+		bad:     make(map[pflag.Value]bool),
 	}
 	l.opts = l.vals.Options()
 	for _, line := range in.Environ {
@@ -153,25 +155,36 @@ func Load(in Inputs) (*Loaded, error) {
 	// Phase 1: check each raw input on its own.
 	l.checkEnv()
 	l.checkFlags(byFlag)
+	before := len(l.problems)
 	yamlRoot := l.readYAML(byFlag)
 	if yamlRoot != nil {
 		l.checkYAML(yamlRoot)
 	}
+	yamlBad := len(l.problems) > before
+	before = len(l.problems)
 	l.readProviderEnv()
-	if len(l.problems) > 0 {
-		return nil, l.problems
-	}
+	providersBad := len(l.problems) > before
+	inputProblems := len(l.problems)
 
-	// Phase 2: apply with serpent (value sources, alias groups, defaults).
+	// Phase 2: apply the valid inputs with serpent (value sources, alias
+	// groups, defaults). A file with problems is left out as a whole.
+	if yamlBad {
+		yamlRoot = nil
+	}
 	l.apply(byFlag, yamlRoot)
-	if len(l.problems) > 0 {
+	if len(l.problems) > inputProblems || yamlBad {
+		// Cross-field rules over a partly applied file would mislead.
 		return nil, l.problems
 	}
 
-	// Phase 3: derived values and cross-field rules.
+	// Phase 3: derived values and cross-field rules. Rules that involve a
+	// refused input are skipped (see fail), so problems found here add to
+	// those of phase 1 instead of repeating them.
 	l.postProcess()
 	l.validate()
-	l.mergeProviders()
+	if !providersBad {
+		l.mergeProviders()
+	}
 	if len(l.problems) > 0 {
 		return nil, l.problems
 	}
@@ -195,6 +208,7 @@ func (l *loader) envLookup(opt serpent.Option) (name, value string, ok bool) {
 }
 
 func (l *loader) add(opt serpent.Option, source, value string, err error) {
+	l.bad[opt.Value] = true
 	if IsSecret(opt) {
 		value = redacted
 	}
@@ -485,9 +499,17 @@ func (l *loader) apply(byFlag map[string]*serpent.Option, doc *yaml.Node) {
 		}
 	}
 
+	skip := make(map[string]bool)
+	for _, opt := range l.opts {
+		if l.bad[opt.Value] && opt.Env != "" {
+			skip[opt.Env], skip["HOMEBREW_"+opt.Env] = true, true
+		}
+	}
 	env := make(serpent.Environ, 0, len(l.env))
 	for name, value := range l.env {
-		env = append(env, serpent.EnvVar{Name: name, Value: value})
+		if !skip[name] {
+			env = append(env, serpent.EnvVar{Name: name, Value: value})
+		}
 	}
 	syncIn()
 	if err := work.ParseEnv(env); err != nil {
@@ -495,14 +517,17 @@ func (l *loader) apply(byFlag map[string]*serpent.Option, doc *yaml.Node) {
 	}
 	syncOut()
 	for _, opt := range l.opts {
-		if name, _, ok := l.envLookup(opt); ok {
+		if name, _, ok := l.envLookup(opt); ok && !skip[name] {
 			l.sources[opt.Name] = "env " + name
 		}
 	}
 
 	reset := make(map[string]bool)
 	for _, f := range l.in.Flags {
-		opt := byFlag[f.Name]
+		opt, ok := byFlag[f.Name]
+		if !ok || l.bad[opt.Value] {
+			continue
+		}
 		// A flag replaces an array taken from the environment instead of
 		// appending to it (serpent would append).
 		if !reset[f.Name] {

@@ -64,8 +64,42 @@ func nilIfEmpty(s []string) []string {
 	return s
 }
 
+// relatedOptions are checked together by cross-field rules: when the input
+// of one of them was refused, no rule reports on any of them.
+var relatedOptions = [][]string{
+	{"Session Duration", "Default OAuth Refresh Lifetime"},
+	{"TLS Enable", "TLS Certificate Files", "TLS Key Files", "TLS Address", "HTTP Address", "Address"},
+	{"Update Check", "Update Check URL"},
+}
+
+// suppressed reports whether a rule about the named option would only echo
+// a refused input (its value, or a related one, is still the default).
+func (l *loader) suppressed(name string) bool {
+	isBad := func(n string) bool {
+		opt := l.opts.ByName(n)
+		return opt != nil && l.bad[opt.Value]
+	}
+	if isBad(name) {
+		return true
+	}
+	for _, group := range relatedOptions {
+		if !slices.Contains(group, name) {
+			continue
+		}
+		for _, n := range group {
+			if isBad(n) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // fail records a problem about an already-applied option.
 func (l *loader) fail(name string, err error) {
+	if l.suppressed(name) {
+		return
+	}
 	opt := l.opts.ByName(name)
 	if opt == nil {
 		l.problems = append(l.problems, Problem{Option: name, Err: err})
