@@ -119,3 +119,9 @@ func (c *Client) GetTokenConfig(ctx context.Context, user string) (TokenConfig, 
 	err := c.do(ctx, http.MethodGet, keysPath(user)+"/tokens/tokenconfig", nil, http.StatusOK, &out)
 	return out, err
 }
+
+// ExpireAPIKey makes one of a user's keys expire now; unlike DeleteAPIKey
+// the key stays listed (with include_expired).
+func (c *Client) ExpireAPIKey(ctx context.Context, user, id string) error {
+	return c.do(ctx, http.MethodPut, keysPath(user)+"/"+url.PathEscape(id)+"/expire", nil, http.StatusNoContent, nil)
+}

@@ -414,3 +414,39 @@ func (a *API) tokenConfig(rw http.ResponseWriter, r *http.Request) {
 	target := httpmw.UserParam(r)
 	httpapi.Write(r.Context(), rw, http.StatusOK, sdk.TokenConfig{MaxTokenLifetime: a.maxTokenLifetime(target)})
 }
+
+// @Summary Expire one of a user's keys (what `coder tokens remove` does)
+// @Router /users/{user}/keys/{keyid}/expire [put]
+func (a *API) expireAPIKey(rw http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	target := httpmw.UserParam(r)
+	if !canManageKeysOf(r, target) {
+		httpapi.Forbidden(rw, r)
+		return
+	}
+	k, ok := a.keyOfParam(rw, r, target)
+	if !ok {
+		return
+	}
+	now := a.identNow()
+	if !k.ExpiresAt.After(now) {
+		rw.WriteHeader(http.StatusNoContent) // already expired
+		return
+	}
+	if err := a.ident.authn.ForgetKey(ctx, k.ID); err != nil {
+		httpapi.InternalServerError(rw, r, fmt.Errorf("wait for api key usage write: %w", err))
+		return
+	}
+	err := a.opts.Store.UpdateAPIKeyUsage(ctx, k.ID, store.APIKeyUsage{LastUsed: k.LastUsed, ExpiresAt: now, IPAddress: k.IPAddress})
+	a.ident.authn.InvalidateKey(k.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		httpapi.ResourceNotFound(rw, r)
+		return
+	}
+	if err != nil {
+		httpapi.InternalServerError(rw, r, fmt.Errorf("expire api key: %w", err))
+		return
+	}
+	a.opts.Logger.Info("api key expired", "api_key_id", k.ID, "user_id", target.ID, "by", httpmw.Identity(r).Username)
+	rw.WriteHeader(http.StatusNoContent)
+}

@@ -310,3 +310,63 @@ func (c *clock) Advance(d time.Duration) {
 	defer c.mu.Unlock()
 	c.off += d
 }
+
+func TestExpireAPIKey(t *testing.T) {
+	t.Parallel()
+	client, _ := apitest.New(t)
+	apitest.CreateFirstUser(t, client)
+	member, mu := apitest.CreateUser(t, client)
+	ctx := apitest.Context(t, time.Minute)
+	tok := apitest.CreateToken(t, member, sdk.Me, "to-expire", 0)
+	id := strings.SplitN(tok, "-", 2)[0]
+	tc := apitest.WithToken(client, tok)
+	_, err := tc.User(ctx, sdk.Me) // cached and in use
+	require.NoError(t, err)
+
+	_, bob := apitest.CreateUser(t, client)
+	err = apitest.WithToken(client, "").ExpireAPIKey(ctx, mu.Username, id)
+	requireSDKError(t, err, http.StatusUnauthorized, signedOut, "")
+	err = member.ExpireAPIKey(ctx, bob.Username, id)
+	requireSDKError(t, err, http.StatusForbidden, "Forbidden.", "")
+
+	require.NoError(t, member.ExpireAPIKey(ctx, sdk.Me, id))
+	_, err = tc.User(ctx, sdk.Me)
+	e := requireSDKError(t, err, http.StatusUnauthorized, signedOut, "")
+	require.Contains(t, e.Detail, "API key expired at")
+	// Idempotent; the key is still listed with include_expired.
+	require.NoError(t, member.ExpireAPIKey(ctx, sdk.Me, id))
+	list, err := member.Tokens(ctx, sdk.Me, sdk.TokensFilter{IncludeExpired: true})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.False(t, list[0].ExpiresAt.After(time.Now()))
+	list, err = member.Tokens(ctx, sdk.Me, sdk.TokensFilter{})
+	require.NoError(t, err)
+	require.Empty(t, list)
+	err = member.ExpireAPIKey(ctx, sdk.Me, "ZZZZZZZZZZ")
+	requireSDKError(t, err, http.StatusNotFound, "Resource not found or you do not have access to this resource", "")
+}
+
+func TestOrganizations(t *testing.T) {
+	t.Parallel()
+	client, _ := apitest.New(t)
+	first := apitest.CreateFirstUser(t, client)
+	member, mu := apitest.CreateUser(t, client)
+	ctx := apitest.Context(t, time.Minute)
+
+	orgs, err := member.OrganizationsByUser(ctx, sdk.Me)
+	require.NoError(t, err)
+	require.Len(t, orgs, 1)
+	require.Equal(t, first.OrganizationID, orgs[0].ID.String())
+	require.True(t, orgs[0].IsDefault)
+	require.Equal(t, mu.OrganizationIDs[0], orgs[0].ID)
+	_, err = member.OrganizationsByUser(ctx, "admin")
+	requireSDKError(t, err, http.StatusNotFound, "Resource not found or you do not have access to this resource", "")
+
+	for _, q := range []string{orgs[0].ID.String(), orgs[0].Name, "default"} {
+		org, err := member.OrganizationByName(ctx, q)
+		require.NoError(t, err, q)
+		require.Equal(t, orgs[0], org)
+	}
+	_, err = member.OrganizationByName(ctx, "elsewhere")
+	requireSDKError(t, err, http.StatusNotFound, "Resource not found or you do not have access to this resource", "")
+}

@@ -18,7 +18,6 @@ import (
 
 const (
 	msgBadCredentials = "Incorrect email or password."
-	msgSuspendedLogin = "You are suspended, contact an admin to reactivate your account."
 	msgLoginThrottled = "Too many failed login attempts. Try again later."
 )
 
@@ -80,6 +79,8 @@ func (a *API) postLogin(rw http.ResponseWriter, r *http.Request) {
 	}
 	if !match {
 		a.ident.throttle.Failure(req.Email, ip)
+		// The attempted email is not logged: users sometimes type their
+		// password into the email field.
 		a.opts.Logger.Info("failed login", "remote_ip", ip)
 		httpapi.Write(ctx, rw, http.StatusUnauthorized, sdk.Response{Message: msgBadCredentials})
 		return
@@ -90,12 +91,16 @@ func (a *API) postLogin(rw http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
+	// Owners stay exempt, as the option promises: gantry has no other way to
+	// sign in, so disabling passwords for owners would lock everyone out.
 	if a.ident.opts.DisablePasswordAuth && !(authz.Subject{Roles: user.Roles}).IsOwner() {
 		httpapi.Write(ctx, rw, http.StatusForbidden, sdk.Response{Message: "Password authentication is disabled."})
 		return
 	}
 	if user.Status == store.UserStatusSuspended {
-		httpapi.Write(ctx, rw, http.StatusUnauthorized, sdk.Response{Message: msgSuspendedLogin})
+		httpapi.Write(ctx, rw, http.StatusUnauthorized, sdk.Response{
+			Message: fmt.Sprintf("Your account is %s. Contact an admin to reactivate your account.", user.Status),
+		})
 		return
 	}
 	a.ident.throttle.Success(req.Email)

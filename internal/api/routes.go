@@ -75,8 +75,15 @@ func (a *API) routes() http.Handler {
 					r.Get("/keys/tokens/{keyname}", a.apiKeyByName)
 					r.Get("/keys/{keyid}", a.apiKeyByID)
 					r.Delete("/keys/{keyid}", a.deleteAPIKey)
+					r.Put("/keys/{keyid}/expire", a.expireAPIKey)
+					r.Get("/organizations", a.organizationsByUser)
 				})
 			})
+		})
+		r.Route("/organizations", func(r chi.Router) {
+			r.Use(a.apiKey)
+			r.Get("/", a.organizations)
+			r.Get("/{organization}", a.organizationByParam)
 		})
 		// --- end Identity
 	})

@@ -43,7 +43,7 @@ func TestCreateAndListUsers(t *testing.T) {
 
 	// Bad input.
 	_, err = owner.CreateUser(ctx, sdk.CreateUserRequest{Email: "x@example.com", Username: "x", Password: "weak"})
-	requireSDKError(t, err, http.StatusBadRequest, "Password not strong enough!", "")
+	requireSDKError(t, err, http.StatusBadRequest, "Password is invalid", "")
 	_, err = owner.CreateUser(ctx, sdk.CreateUserRequest{Email: "bad", Username: "way_too_long_username_with_underscores"})
 	e := requireSDKError(t, err, http.StatusBadRequest, "Validation failed.", "")
 	require.Len(t, e.Validations, 3)

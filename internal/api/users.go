@@ -27,7 +27,7 @@ const (
 	msgFirstUserMissing   = "The initial user has not been created!"
 	msgFirstUserConflict  = "The initial user has already been created."
 	msgUserExists         = "User already exists."
-	msgPasswordWeak       = "Password not strong enough!"
+	msgPasswordWeak       = "Password is invalid"
 	msgInvalidQueryParams = "Query parameters have invalid values."
 )
 

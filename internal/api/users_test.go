@@ -35,7 +35,7 @@ func TestFirstUser(t *testing.T) {
 		{Field: "username", Detail: `Validation failed for tag "username" with value: "-bad-"`},
 	}, e.Validations)
 	_, err = client.CreateFirstUser(ctx, sdk.CreateFirstUserRequest{Email: "a@example.com", Username: "a", Password: "password"})
-	e = requireSDKError(t, err, http.StatusBadRequest, "Password not strong enough!", "")
+	e = requireSDKError(t, err, http.StatusBadRequest, "Password is invalid", "")
 	require.Equal(t, "password", e.Validations[0].Field)
 
 	first := apitest.CreateFirstUser(t, client)
@@ -130,7 +130,7 @@ func TestLoginErrors(t *testing.T) {
 	_, err = client.UpdateUserStatus(ctx, mu.ID.String(), sdk.UserStatusSuspended)
 	require.NoError(t, err)
 	_, err = anon.LoginWithPassword(ctx, sdk.LoginWithPasswordRequest{Email: mu.Email, Password: "Test-Password-" + mu.Username})
-	requireSDKError(t, err, http.StatusUnauthorized, "You are suspended, contact an admin to reactivate your account.", "")
+	requireSDKError(t, err, http.StatusUnauthorized, "Your account is suspended. Contact an admin to reactivate your account.", "")
 	_, err = member.User(ctx, sdk.Me)
 	requireSDKError(t, err, http.StatusUnauthorized, `User is not active (status = "suspended"). Contact an admin to reactivate your account.`, "")
 

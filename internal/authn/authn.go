@@ -139,7 +139,7 @@ type Authenticator struct {
 	writeSem chan struct{}
 	wg       sync.WaitGroup
 	mu       sync.Mutex // guards inflight, closed
-	inflight map[string]struct{}
+	inflight map[string]chan struct{} // closed when the key's write ends
 	closed   bool
 }
 
@@ -168,7 +168,7 @@ func New(opts Options) *Authenticator {
 		log:      opts.Logger,
 		cache:    newCache(opts.CacheSize, opts.CacheTTL),
 		writeSem: make(chan struct{}, opts.MaxPendingWrites),
-		inflight: make(map[string]struct{}),
+		inflight: make(map[string]chan struct{}),
 	}
 }
 
@@ -288,6 +288,26 @@ func (a *Authenticator) CachedKeys() int { return a.cache.size() }
 // InvalidateKey drops a key from the cache (call after deleting it).
 func (a *Authenticator) InvalidateKey(id string) { a.cache.deleteKey(id) }
 
+// ForgetKey drops a key from the cache and waits (bounded by ctx) until
+// any background usage write for it has finished. Call it before changing a
+// key's expiry, so a usage write that was already under way cannot land
+// after the change and slide the expiry back.
+func (a *Authenticator) ForgetKey(ctx context.Context, id string) error {
+	a.cache.deleteKey(id)
+	a.mu.Lock()
+	done := a.inflight[id]
+	a.mu.Unlock()
+	if done == nil {
+		return nil
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // InvalidateUser drops every cached key of a user (call after suspending,
 // deleting or re-roling them).
 func (a *Authenticator) InvalidateUser(userID uuid.UUID) { a.cache.deleteUser(userID) }
@@ -324,7 +344,8 @@ func (a *Authenticator) maybeRecordUsage(id string, e *entry, now time.Time, ip 
 		a.mu.Unlock()
 		return // saturated: skip; retried after the next cache refresh
 	}
-	a.inflight[id] = struct{}{}
+	done := make(chan struct{})
+	a.inflight[id] = done
 	a.wg.Add(1)
 	a.mu.Unlock()
 
@@ -348,6 +369,7 @@ func (a *Authenticator) maybeRecordUsage(id string, e *entry, now time.Time, ip 
 			a.mu.Lock()
 			delete(a.inflight, id)
 			a.mu.Unlock()
+			close(done)
 			<-a.writeSem
 			a.wg.Done()
 		}()
