@@ -211,3 +211,78 @@ func TestOptionsKeyStructureMatchesReference(t *testing.T) {
 	require.Equal(t, 239, checked)
 	require.True(t, sort.StringsAreSorted(names), "served options are sorted by name")
 }
+
+// gantryDefaults are the documented default differences from v2.36.1 (see
+// docs/reference/server.md); every other value and default must be equal.
+var gantryDefaults = map[string]bool{
+	"AI Bridge Enabled":      true, // the table's false; v2.36.1 turned it on
+	"Boundary Log Retention": true, // the table's 2160h; v2.36.1 uses 0
+	"Cache Directory":        true, // default only: <user cache dir>/gantry
+	"Docs URL":               true, // gantry's documentation
+	"Telemetry Enable":       true, // default only: gantry never phones home
+	"Update Check":           true, // default only: off in development builds
+}
+
+// TestOptionsMetadataMatchesReference compares, option by option, every
+// field of the served options that is not prose: name, flag, shorthand, env,
+// YAML key, annotations, group chain (names and YAML keys), hidden,
+// use_instead targets, value_source, and (apart from gantryDefaults) the
+// default and the JSON-encoded value.
+func TestOptionsMetadataMatchesReference(t *testing.T) {
+	t.Parallel()
+	ref := readReference(t)
+	refOpts := map[string]map[string]any{}
+	for _, o := range ref["options"].([]any) {
+		m := o.(map[string]any)
+		refOpts[m["name"].(string)] = m
+	}
+	loaded := referenceStart(t)
+	resp, err := config.DeploymentConfigResponse(loaded.Values, loaded.Options)
+	require.NoError(t, err)
+
+	meta := func(o map[string]any) map[string]any {
+		out := map[string]any{}
+		for _, k := range []string{"name", "flag", "flag_shorthand", "env", "yaml", "annotations", "hidden", "value_source", "default", "value"} {
+			if v, ok := o[k]; ok {
+				out[k] = v
+			}
+		}
+		var groups []string
+		for g, _ := o["group"].(map[string]any); g != nil; g, _ = g["parent"].(map[string]any) {
+			groups = append(groups, fmt.Sprintf("%v/%v", g["name"], g["yaml"]))
+		}
+		out["group"] = strings.Join(groups, " < ")
+		var targets []string
+		for _, u := range asSlice(o["use_instead"]) {
+			targets = append(targets, u.(map[string]any)["name"].(string))
+		}
+		out["use_instead"] = strings.Join(targets, ",")
+		return out
+	}
+	for _, o := range decode(t, resp)["options"].([]any) {
+		m := o.(map[string]any)
+		name := m["name"].(string)
+		if ann, _ := m["annotations"].(map[string]any); ann[config.AnnotationGantry] == "true" {
+			continue
+		}
+		want, got := meta(refOpts[name]), meta(m)
+		if gantryDefaults[name] {
+			if name != "Update Check" { // equal in release builds
+				require.NotEqual(t, want["default"], got["default"], "%q: no longer differs; update gantryDefaults and the docs", name)
+			}
+			delete(want, "default")
+			delete(got, "default")
+			delete(want, "value")
+			delete(got, "value")
+		}
+		if strings.HasPrefix(name, "AI Bridge ") {
+			// v2.36.1 deprecates the AI Bridge options (hidden, use_instead,
+			// groups renamed "… (Deprecated)"); see the reference doc.
+			for _, k := range []string{"hidden", "use_instead", "group"} {
+				delete(want, k)
+				delete(got, k)
+			}
+		}
+		require.Equal(t, want, got, "option %q", name)
+	}
+}
