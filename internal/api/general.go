@@ -81,7 +81,9 @@ func (a *API) rateLimitActor(r *http.Request) (httpmw.Actor, bool) {
 	if token == "" {
 		return httpmw.Actor{}, false
 	}
-	id, err := a.ident.authn.Authenticate(r.Context(), token)
+	// With the address, so the (hourly) usage write this may trigger records
+	// it, as the API-key middleware would.
+	id, err := a.ident.authn.AuthenticateFrom(r.Context(), token, httpmw.RemoteIP(r))
 	if err != nil {
 		return httpmw.Actor{}, false
 	}
