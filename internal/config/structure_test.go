@@ -286,3 +286,44 @@ func TestOptionsMetadataMatchesReference(t *testing.T) {
 		require.Equal(t, want, got, "option %q", name)
 	}
 }
+
+// TestConfigValuesMatchReference: started like the reference server, every
+// shared `config` value encodes identically, apart from the documented
+// default differences.
+func TestConfigValuesMatchReference(t *testing.T) {
+	t.Parallel()
+	ref := readReference(t)
+	loaded := referenceStart(t)
+	resp, err := config.DeploymentConfigResponse(loaded.Values, loaded.Options)
+	require.NoError(t, err)
+	differs := map[string]bool{"docs_url": true, "ai.bridge.enabled": true, "retention.boundary_logs": true}
+	for _, k := range referenceOnlyConfigKeys {
+		differs[k] = true
+	}
+	var diffs []string
+	var walk func(path string, ours, theirs any)
+	walk = func(path string, ours, theirs any) {
+		if differs[path] {
+			return
+		}
+		om, ok1 := ours.(map[string]any)
+		tm, ok2 := theirs.(map[string]any)
+		if ok1 && ok2 {
+			for k := range tm {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				walk(p, om[k], tm[k])
+			}
+			return
+		}
+		a, _ := json.Marshal(ours)
+		b, _ := json.Marshal(theirs)
+		if string(a) != string(b) {
+			diffs = append(diffs, fmt.Sprintf("%s: gantry %s, reference %s", path, a, b))
+		}
+	}
+	walk("", decode(t, resp)["config"], ref["config"])
+	require.Empty(t, diffs)
+}
