@@ -5,6 +5,7 @@ package e2e_test
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -29,6 +30,23 @@ func TestAgentsAgainstMock(t *testing.T) {
 		require.Equal(t, want.Output, res.Usage.OutputTokens)
 		require.Equal(t, want.CacheRead, res.Usage.CacheReadInputTokens)
 		require.Equal(t, want.CacheWrite, res.Usage.CacheCreationInputTokens)
+	})
+
+	t.Run("ClaudeCodeToolLoop", func(t *testing.T) {
+		t.Parallel()
+		mock := startMock(t)
+		run := claudeRunWith(t, bins.claude, mock.URL(), "sk-ant-direct", "what is the weather in Paris?",
+			[]string{"ANTHROPIC_CUSTOM_HEADERS=X-Mock-Scenario: tool"}, "--max-turns", "3")
+		var res claudeResult
+		require.NoError(t, json.Unmarshal([]byte(strings.TrimSpace(run.stdout)), &res), "stdout:\n%s\nstderr:\n%s", tail(run.stdout), tail(run.stderr))
+		require.Equal(t, "error_max_turns", res.Subtype)
+		calls := modelCalls(mock, "/v1/messages")
+		require.Len(t, calls, 3)
+		for _, c := range calls[1:] {
+			// Every later request returns the previous tool call's result.
+			require.Contains(t, string(c.Body), `"tool_result"`)
+		}
+		require.Equal(t, sumUsage(calls).Input, res.Usage.InputTokens)
 	})
 
 	t.Run("Codex", func(t *testing.T) {

@@ -189,6 +189,12 @@ func baseEnv(home string) []string {
 // provider prefix or the mock) with token as the bearer credential.
 func claudeRun(t *testing.T, bin, baseURL, token, prompt string) agentRun {
 	t.Helper()
+	return claudeRunWith(t, bin, baseURL, token, prompt, nil)
+}
+
+// claudeRunWith is claudeRun with extra environment and arguments.
+func claudeRunWith(t *testing.T, bin, baseURL, token, prompt string, extraEnv []string, extraArgs ...string) agentRun {
+	t.Helper()
 	home := t.TempDir()
 	env := append(baseEnv(home),
 		"CLAUDE_CONFIG_DIR="+filepath.Join(home, ".claude"),
@@ -203,7 +209,9 @@ func claudeRun(t *testing.T, bin, baseURL, token, prompt string) agentRun {
 		// A gateway error fails the run at once instead of a back-off loop.
 		"CLAUDE_CODE_MAX_RETRIES=0",
 	)
-	return runAgent(t, bin, []string{"-p", "--output-format", "json", "--model", claudeModel, prompt}, env, t.TempDir())
+	env = append(env, extraEnv...)
+	args := append([]string{"-p", "--output-format", "json", "--model", claudeModel}, extraArgs...)
+	return runAgent(t, bin, append(args, prompt), env, t.TempDir())
 }
 
 // claudeCode runs Claude Code, requires a successful turn and returns its
@@ -222,6 +230,7 @@ func claudeCode(t *testing.T, bin, baseURL, token, prompt string) claudeResult {
 type claudeResult struct {
 	Result    string `json:"result"`
 	IsError   bool   `json:"is_error"`
+	Subtype   string `json:"subtype"`
 	SessionID string `json:"session_id"`
 	Usage     struct {
 		InputTokens              int64 `json:"input_tokens"`
@@ -519,6 +528,12 @@ type interception struct {
 	UserPrompts []struct {
 		Prompt string `json:"prompt"`
 	} `json:"user_prompts"`
+	ToolUsages []struct {
+		ProviderResponseID string `json:"provider_response_id"`
+		Tool               string `json:"tool"`
+		Input              string `json:"input"`
+		Injected           bool   `json:"injected"`
+	} `json:"tool_usages"`
 }
 
 type interceptionsPage struct {
