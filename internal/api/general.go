@@ -109,6 +109,7 @@ func (a *API) siteRoutes(r chi.Router) {
 	html.Get("/cli-auth", pages.CLIAuth)
 	r.Get("/assets/*", pages.Asset)
 	r.Get("/healthz", a.healthz)
+	r.Head("/healthz", a.healthz)
 
 	if !d.SwaggerEnabled {
 		disabled := func(rw http.ResponseWriter, r *http.Request) {

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"gantry/internal/api"
+	"gantry/internal/authn"
 	"gantry/internal/buildinfo"
 	"gantry/internal/config"
 	"gantry/internal/httpmw"
@@ -72,6 +73,7 @@ type Server struct {
 	store     store.Store
 	ownsStore bool
 	registry  *prometheus.Registry
+	authn     *authn.Authenticator
 	api       *api.API
 	handler   http.Handler
 	accessURL *url.URL
@@ -190,9 +192,18 @@ func (s *Server) apiOptions(bgCtx context.Context, deploymentID string) (api.Opt
 	vals := s.vals
 	opts := api.Options{Logger: s.logger, Store: s.store}
 
-	// Identity.
+	// Identity. The token validator (and its cache) is built here so the
+	// API and the AI Bridge gateway share it: an invalidation by one reaches
+	// both. It is closed after the API, once the servers have stopped.
 	sess := vals.Sessions
+	s.authn = authn.New(authn.Options{
+		Store:                s.store,
+		Logger:               s.logger,
+		DisableExpiryRefresh: sess.DisableExpiryRefresh.Value(),
+	})
+	s.closers = append(s.closers, func() error { s.authn.Close(); return nil })
 	opts.Identity = api.IdentityOptions{
+		Authenticator:         s.authn,
 		AccessURL:             s.accessURL,
 		SessionDuration:       sess.DefaultDuration.Value(),
 		DefaultTokenLifetime:  sess.DefaultTokenDuration.Value(),
