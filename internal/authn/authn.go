@@ -138,7 +138,7 @@ type Authenticator struct {
 
 	writeSem chan struct{}
 	wg       sync.WaitGroup
-	mu       sync.Mutex // guards inflight, closed
+	mu       sync.Mutex               // guards inflight, closed
 	inflight map[string]chan struct{} // closed when the key's write ends
 	closed   bool
 }
