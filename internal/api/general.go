@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -53,6 +54,16 @@ type DeploymentOptions struct {
 	SwaggerEnabled bool
 	// AccessURL is shown on the HTML pages.
 	AccessURL string
+}
+
+// Routes exposes the route table, so tests can check that the OpenAPI
+// document lists every route.
+func (a *API) Routes() chi.Routes {
+	r, ok := a.handler.(chi.Routes)
+	if !ok {
+		panic("developer error: the API handler is not a chi router")
+	}
+	return r
 }
 
 // generalMiddleware is the middleware every /api/v2 route passes through,
@@ -123,7 +134,49 @@ func (a *API) siteRoutes(r chi.Router) {
 		http.Redirect(rw, r, "/swagger/index.html", http.StatusFound)
 	})
 	html.Get("/swagger/index.html", pages.SwaggerUI)
-	r.Get("/swagger/doc.json", pages.OpenAPI)
+	r.Get("/swagger/doc.json", a.openAPIDocument())
+}
+
+// openAPIDocument serves the OpenAPI document, built on first use (the
+// route table is complete by then) from the hand-written descriptions and
+// the routes, so it lists every route.
+func (a *API) openAPIDocument() http.HandlerFunc {
+	var (
+		once sync.Once
+		doc  []byte
+		err  error
+	)
+	return func(rw http.ResponseWriter, r *http.Request) {
+		once.Do(func() { doc, err = a.buildOpenAPI() })
+		if err != nil {
+			httpapi.InternalServerError(rw, r, err)
+			return
+		}
+		rw.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = rw.Write(doc)
+	}
+}
+
+func (a *API) buildOpenAPI() ([]byte, error) {
+	var routes []site.Route
+	err := chi.Walk(a.Routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		path, ok := strings.CutPrefix(route, "/api/v2")
+		if !ok || strings.HasPrefix(path, "/aibridge") {
+			return nil // HTML pages, /healthz; the gateway speaks its providers' APIs
+		}
+		if len(path) > 1 {
+			path = strings.TrimSuffix(path, "/")
+		}
+		if path == "" {
+			path = "/"
+		}
+		routes = append(routes, site.Route{Method: method, Path: path})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("walk routes: %w", err)
+	}
+	return site.OpenAPIDocument(routes)
 }
 
 // SafeExperiments are the experiments "*" enables (v2.36.1's list). Data,

@@ -9,6 +9,8 @@ package site
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"strings"
@@ -89,9 +91,63 @@ func (s *Site) Asset(rw http.ResponseWriter, r *http.Request) {
 // SwaggerUI serves the OpenAPI viewer page (/swagger/index.html).
 func (s *Site) SwaggerUI(rw http.ResponseWriter, _ *http.Request) { writeHTML(rw, s.swagger) }
 
-// OpenAPI serves the OpenAPI document (/swagger/doc.json).
-func (s *Site) OpenAPI(rw http.ResponseWriter, _ *http.Request) {
-	b, _ := static.ReadFile("static/openapi.json")
-	rw.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_, _ = rw.Write(b)
+// Route is one API route: an HTTP method and a path relative to /api/v2
+// with chi-style parameters ("/users/{user}").
+type Route struct {
+	Method string
+	Path   string
+}
+
+// OpenAPIDocument returns the OpenAPI 3 document of /api/v2: the hand-written
+// descriptions in static/openapi.json, completed with a minimal entry for
+// every route in routes that they do not describe, so the document never
+// omits a route.
+func OpenAPIDocument(routes []Route) ([]byte, error) {
+	raw, err := static.ReadFile("static/openapi.json")
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("decode openapi.json: %w", err)
+	}
+	paths, _ := doc["paths"].(map[string]any)
+	if paths == nil {
+		paths = map[string]any{}
+		doc["paths"] = paths
+	}
+	for _, rt := range routes {
+		item, _ := paths[rt.Path].(map[string]any)
+		if item == nil {
+			item = map[string]any{}
+			paths[rt.Path] = item
+		}
+		m := strings.ToLower(rt.Method)
+		if _, ok := item[m]; ok {
+			continue
+		}
+		op := map[string]any{
+			"summary":   rt.Method + " " + rt.Path,
+			"tags":      []string{"Other"},
+			"responses": map[string]any{"default": map[string]any{"description": "See the gantry guide."}},
+		}
+		var params []any
+		for _, seg := range strings.Split(rt.Path, "/") {
+			if name, ok := strings.CutPrefix(seg, "{"); ok {
+				params = append(params, map[string]any{
+					"name": strings.TrimSuffix(name, "}"), "in": "path", "required": true,
+					"schema": map[string]any{"type": "string"},
+				})
+			}
+		}
+		if params != nil {
+			op["parameters"] = params
+		}
+		item[m] = op
+	}
+	out, err := json.MarshalIndent(doc, "", " ")
+	if err != nil {
+		return nil, fmt.Errorf("encode openapi document: %w", err)
+	}
+	return append(out, '\n'), nil
 }

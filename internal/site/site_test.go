@@ -21,7 +21,6 @@ func TestPages(t *testing.T) {
 	mux.HandleFunc("/cli-auth", s.CLIAuth)
 	mux.HandleFunc("/assets/", s.Asset)
 	mux.HandleFunc("/swagger/index.html", s.SwaggerUI)
-	mux.HandleFunc("/swagger/doc.json", s.OpenAPI)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 
@@ -55,10 +54,28 @@ func TestPages(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, status, p)
 	}
 
-	status, ct, body = get("/swagger/doc.json")
-	require.Equal(t, http.StatusOK, status)
-	require.Equal(t, "application/json; charset=utf-8", ct)
-	var doc map[string]any
-	require.NoError(t, json.Unmarshal([]byte(body), &doc))
-	require.Equal(t, "3.0.3", doc["openapi"])
+}
+
+func TestOpenAPIDocumentCompletesRoutes(t *testing.T) {
+	t.Parallel()
+	b, err := site.OpenAPIDocument([]site.Route{
+		{Method: "GET", Path: "/buildinfo"},
+		{Method: "PATCH", Path: "/things/{thing}/parts/{part}"},
+	})
+	require.NoError(t, err)
+	var doc struct {
+		OpenAPI string `json:"openapi"`
+		Paths   map[string]map[string]struct {
+			Summary    string           `json:"summary"`
+			Parameters []map[string]any `json:"parameters"`
+		} `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(b, &doc))
+	require.Equal(t, "3.0.3", doc.OpenAPI)
+	require.Equal(t, "Build info", doc.Paths["/buildinfo"]["get"].Summary, "hand-written entries are kept")
+	stub := doc.Paths["/things/{thing}/parts/{part}"]["patch"]
+	require.Equal(t, "PATCH /things/{thing}/parts/{part}", stub.Summary)
+	require.Len(t, stub.Parameters, 2)
+	require.Equal(t, "thing", stub.Parameters[0]["name"])
+
 }
