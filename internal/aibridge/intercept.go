@@ -1,0 +1,428 @@
+package aibridge
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"gantry/internal/store"
+)
+
+// Causes of an upstream cancellation, told apart after the fact.
+var (
+	errIdle     = errors.New("upstream idle timeout")
+	errShutdown = errors.New("gateway shutting down")
+)
+
+// interception is the state of one intercepted request.
+type interception struct {
+	g      *Gateway
+	id     uuid.UUID
+	p      *provider
+	rt     route
+	stream bool
+	info   reqInfo
+	tap    tap
+}
+
+// intercept handles an intercepted route: parse, record the start, call the
+// upstream, relay while tapping, record the rest and the end.
+func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider, rt route, actor Actor, byok bool) {
+	shape := shapeOf(p.Type)
+	if p.Type == TypeCopilot && r.Header.Get("Authorization") == "" {
+		(&gwError{status: http.StatusUnauthorized, openAIType: "invalid_request_error", openAICode: "invalid_api_key",
+			message: "copilot needs your own Copilot token in Authorization and the gantry token in " + GovernanceTokenHeader}).write(rw, shape)
+		return
+	}
+	body, gerr := readBody(rw, r, g.cfg.MaxRequestBodyBytes)
+	if gerr != nil {
+		gerr.write(rw, shape)
+		return
+	}
+	if len(body) == 0 || !gjson.ValidBytes(body) || gjson.ParseBytes(body).Type != gjson.JSON || body[firstNonSpace(body)] != '{' {
+		errBadRequest("request body must be a JSON object").write(rw, shape)
+		return
+	}
+	info := parseRequest(rt.api, body)
+	if rt.api == apiResponses && info.background {
+		errNotImplemented("background requests are currently not supported by AI Bridge").write(rw, shape)
+		return
+	}
+
+	ix := &interception{g: g, id: uuid.New(), p: p, rt: rt, stream: info.stream, info: info}
+	client := guessClient(r.Header)
+	model := info.model
+	if model == "" {
+		model = "unknown"
+	}
+	g.rec.start(&store.Interception{
+		ID:              ix.id,
+		InitiatorID:     actor.UserID,
+		APIKeyID:        actor.APIKeyID,
+		Provider:        string(p.Type),
+		ProviderName:    p.Name,
+		Model:           model,
+		Client:          client,
+		ClientSessionID: guessSession(client, r.Header, &info),
+		UserAgent:       r.Header.Get("User-Agent"),
+		Metadata:        startMetadata(info.stream, byok, rt.api),
+		StartedAt:       g.now().UTC(),
+	})
+	// Whatever happens below, the interception is ended with what was seen.
+	defer ix.finish()
+
+	// Streamed chat completions only report usage when asked to; ask, and
+	// hide the extra chunk from a client that did not.
+	dropUsage := false
+	if rt.api == apiChat && info.stream && !info.includeUsage {
+		if nb, err := sjson.SetBytes(body, "stream_options.include_usage", true); err == nil {
+			body, dropUsage = nb, true
+		}
+	}
+	ix.tap = newTap(rt.api, dropUsage)
+
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	stopBase := context.AfterFunc(g.base, func() { cancel(errShutdown) })
+	defer stopBase()
+	// One timer covers both a hang before the response headers and a
+	// stalled stream; the relay pushes it forward on every read.
+	idle := time.AfterFunc(g.cfg.StreamIdleTimeout, func() { cancel(errIdle) })
+	defer idle.Stop()
+	if !info.stream {
+		var cancelT context.CancelFunc
+		ctx, cancelT = context.WithTimeout(ctx, g.cfg.BlockingTimeout)
+		defer cancelT()
+	}
+
+	ureq, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
+	if err != nil {
+		errInternal().write(rw, shape)
+		return
+	}
+	ureq.URL = p.upstreamURL(r, rt)
+	ureq.Host = ureq.URL.Host
+	ureq.Header = g.outboundHeaders(r.Header, p, byok, true, &actor)
+
+	resp, err := g.transport.RoundTrip(ureq)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return // the client left; nothing to answer
+		}
+		ge := g.upstreamError(ctx, err, p)
+		ge.write(rw, shape)
+		return
+	}
+	defer resp.Body.Close()
+
+	switch {
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		// Upstream errors are relayed as they are: status, headers and the
+		// provider's own body (request_id included).
+		g.relayVerbatim(rw, resp, ix.id)
+	case isEventStream(resp.Header.Get("Content-Type")):
+		ix.relayStream(rw, r, resp, ctx, idle)
+	default:
+		ix.relayBlocking(rw, resp)
+	}
+}
+
+func firstNonSpace(b []byte) int {
+	for i, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return i
+		}
+	}
+	return 0
+}
+
+func startMetadata(stream, byok bool, api apiKind) json.RawMessage {
+	b := append([]byte(`{"api":"`), api.String()...)
+	b = append(b, `","streaming":`...)
+	b = strconv.AppendBool(b, stream)
+	b = append(b, `,"credential_kind":"`...)
+	if byok {
+		b = append(b, "byok"...)
+	} else {
+		b = append(b, "centralized"...)
+	}
+	return append(b, `"}`...)
+}
+
+// readBody reads the whole request body up to limit.
+func readBody(rw http.ResponseWriter, r *http.Request, limit int64) ([]byte, *gwError) {
+	if r.ContentLength > limit {
+		return nil, errTooLarge(limit)
+	}
+	var buf []byte
+	if r.ContentLength > 0 {
+		buf = make([]byte, 0, r.ContentLength+1)
+	} else {
+		buf = make([]byte, 0, 4096)
+	}
+	b := bytes.NewBuffer(buf)
+	_, err := b.ReadFrom(http.MaxBytesReader(rw, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, errTooLarge(limit)
+		}
+		return nil, errBadRequest("failed to read request body")
+	}
+	return b.Bytes(), nil
+}
+
+func isEventStream(ct string) bool {
+	if ct == "text/event-stream" {
+		return true
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt == "text/event-stream"
+}
+
+// upstreamError maps a failed round trip to the answer the client gets.
+func (g *Gateway) upstreamError(ctx context.Context, err error, p *provider) *gwError {
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errShutdown):
+		return errUnavailable("server closed", 5)
+	case errors.Is(cause, errIdle), errors.Is(cause, context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		return errGatewayTimeout("upstream timed out")
+	}
+	g.log.Warn("aibridge: upstream request failed", "provider", p.Name, "error", err)
+	return errBadGateway("upstream request failed")
+}
+
+// relayVerbatim copies an upstream response unchanged.
+func (g *Gateway) relayVerbatim(rw http.ResponseWriter, resp *http.Response, id uuid.UUID) {
+	h := rw.Header()
+	copyResponseHeaders(h, resp.Header)
+	if id != uuid.Nil {
+		h.Set(InterceptionIDHeader, id.String())
+	}
+	rw.WriteHeader(resp.StatusCode)
+	bp := relayBufPool.Get().(*[]byte)
+	defer relayBufPool.Put(bp)
+	buf := *bp
+	rc := http.NewResponseController(rw)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := rw.Write(buf[:n]); werr != nil {
+				return
+			}
+			// Passthrough may carry a stream (e.g. a retrieved response);
+			// never sit on bytes.
+			_ = rc.Flush()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// relayBlocking tees a non-streaming response to the client while keeping a
+// copy for the tap, which parses it once the body is complete.
+func (ix *interception) relayBlocking(rw http.ResponseWriter, resp *http.Response) {
+	h := rw.Header()
+	copyResponseHeaders(h, resp.Header)
+	h.Set(InterceptionIDHeader, ix.id.String())
+	rw.WriteHeader(resp.StatusCode)
+	capHint := 8 << 10
+	if resp.ContentLength > 0 && resp.ContentLength < 64<<20 {
+		capHint = int(resp.ContentLength)
+	}
+	captured := bytes.NewBuffer(make([]byte, 0, capHint))
+	bp := relayBufPool.Get().(*[]byte)
+	defer relayBufPool.Put(bp)
+	buf := *bp
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			captured.Write(buf[:n])
+			if _, werr := rw.Write(buf[:n]); werr != nil {
+				// The client left; keep reading so the usage is recorded
+				// (the upstream has done the work either way).
+				rw = discardWriter{}
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	ix.tap.body(captured.Bytes())
+}
+
+type discardWriter struct{}
+
+func (discardWriter) Header() http.Header         { return http.Header{} }
+func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (discardWriter) WriteHeader(int)             {}
+
+// relayStream copies SSE events to the client as they arrive, one flush per
+// burst of complete events (each event is flushed before the relay waits for
+// more upstream bytes), and feeds each event to the tap. Response headers
+// are held back until the first event, so a stream that fails before any
+// event can still be answered with a proper error status.
+func (ix *interception) relayStream(rw http.ResponseWriter, r *http.Request, resp *http.Response, ctx context.Context, idle *time.Timer) {
+	rc := http.NewResponseController(rw)
+	// Streams outlive any server-wide write timeout.
+	_ = rc.SetWriteDeadline(time.Time{})
+	bp := relayBufPool.Get().(*[]byte)
+	buf := *bp
+	defer func() {
+		if cap(buf) == relayBufSize {
+			*bp = buf[:relayBufSize]
+			relayBufPool.Put(bp)
+		}
+	}()
+	committed := false
+	commit := func() {
+		h := rw.Header()
+		copyResponseHeaders(h, resp.Header)
+		h.Del("Content-Length")
+		h.Set(InterceptionIDHeader, ix.id.String())
+		h.Set("X-Accel-Buffering", "no")
+		rw.WriteHeader(resp.StatusCode)
+		committed = true
+	}
+	clientGone := false
+	var readErr error
+	start, end, scanned := 0, 0, 0
+	for {
+		wrote := false
+		for !clientGone {
+			n := eventEnd(buf[start:end], scanned)
+			if n < 0 {
+				scanned = max(0, end-start-2)
+				break
+			}
+			ev := buf[start : start+n]
+			start += n
+			scanned = 0
+			if !ix.tap.event(ev) {
+				continue
+			}
+			if !committed {
+				commit()
+			}
+			if _, err := rw.Write(ev); err != nil {
+				clientGone = true
+				break
+			}
+			wrote = true
+		}
+		if readErr != nil && errors.Is(readErr, io.EOF) && !clientGone {
+			// A final event without its blank line still counts.
+			if end > start {
+				rest := buf[start:end]
+				if ix.tap.event(rest) {
+					if !committed {
+						commit()
+					}
+					_, _ = rw.Write(rest)
+				}
+			}
+			if !committed {
+				commit()
+			}
+			_ = rc.Flush()
+			return
+		}
+		if wrote {
+			if err := rc.Flush(); err != nil {
+				clientGone = true
+			}
+		}
+		if clientGone {
+			return
+		}
+		if readErr != nil {
+			break
+		}
+		// Compact, and grow when one event exceeds the buffer.
+		if start > 0 {
+			copy(buf, buf[start:end])
+			end -= start
+			start = 0
+		}
+		if end == len(buf) {
+			nb := make([]byte, 2*len(buf))
+			copy(nb, buf[:end])
+			buf = nb
+		}
+		nr, err := resp.Body.Read(buf[end:])
+		if nr > 0 {
+			idle.Reset(ix.g.cfg.StreamIdleTimeout)
+			end += nr
+		}
+		// Process what arrived before acting on an error or EOF.
+		readErr = err
+	}
+	if r.Context().Err() != nil {
+		return // the client left
+	}
+	var ge *gwError
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errShutdown):
+		ge = errUnavailable("server closed", 5)
+	case errors.Is(cause, errIdle):
+		ge = errGatewayTimeout("upstream stream stalled")
+	default:
+		ix.g.log.Warn("aibridge: upstream stream broke", "provider", ix.p.Name, "interception_id", ix.id, "error", readErr)
+		ge = errBadGateway("upstream stream interrupted")
+	}
+	if !committed {
+		ge.write(rw, shapeOf(ix.p.Type))
+		return
+	}
+	_, _ = rw.Write(ge.sseEvent(ix.rt.api))
+	_ = rc.Flush()
+	return
+}
+
+// finish turns what the tap saw into records and ends the interception.
+func (ix *interception) finish() {
+	now := ix.g.now().UTC()
+	f := &finalRecords{end: store.InterceptionEnd{ID: ix.id, EndedAt: now}}
+	var obs observed
+	if ix.tap != nil {
+		obs = ix.tap.result()
+	}
+	if u := obs.usage; u != nil {
+		f.usages = append(f.usages, store.TokenUsage{
+			ID: uuid.New(), InterceptionID: ix.id, ProviderResponseID: obs.responseID,
+			InputTokens: u.input, OutputTokens: u.output,
+			CacheReadInputTokens: u.cacheRead, CacheWriteInputTokens: u.cacheWrite,
+			Metadata: u.metadata(), CreatedAt: now,
+		})
+	}
+	if ix.info.hasPrompt {
+		f.prompts = append(f.prompts, store.UserPrompt{
+			ID: uuid.New(), InterceptionID: ix.id, ProviderResponseID: obs.responseID,
+			Prompt: ix.info.prompt, CreatedAt: now,
+		})
+	}
+	for _, t := range obs.tools {
+		f.tools = append(f.tools, store.ToolUsage{
+			ID: uuid.New(), InterceptionID: ix.id, ProviderResponseID: obs.responseID,
+			ProviderToolCallID: t.id, Tool: t.name, Input: t.args, Injected: false, CreatedAt: now,
+		})
+	}
+	for _, t := range obs.thoughts {
+		f.thoughts = append(f.thoughts, store.ModelThought{
+			ID: uuid.New(), InterceptionID: ix.id, Content: t.text,
+			Metadata: json.RawMessage(`{"source":"` + t.source + `"}`), CreatedAt: now,
+		})
+	}
+	ix.g.rec.finish(f)
+}

@@ -1,0 +1,71 @@
+package aibridge
+
+import (
+	"bytes"
+	"sync"
+)
+
+// eventEnd returns the length of the first complete SSE event in b,
+// including the blank line that ends it, or -1 when b holds no complete
+// event. Both LF and CRLF line endings are accepted.
+func eventEnd(b []byte, from int) int {
+	i := from
+	for {
+		k := bytes.IndexByte(b[i:], '\n')
+		if k < 0 {
+			return -1
+		}
+		j := i + k + 1
+		if j < len(b) && b[j] == '\n' {
+			return j + 1
+		}
+		if j+1 < len(b) && b[j] == '\r' && b[j+1] == '\n' {
+			return j + 2
+		}
+		i = j
+	}
+}
+
+// parseEvent returns the event name and data of one raw SSE event. Several
+// data lines are joined with "\n" (the only case that allocates).
+func parseEvent(ev []byte) (name, data []byte) {
+	multi := false
+	for len(ev) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(ev, '\n'); i >= 0 {
+			line, ev = ev[:i], ev[i+1:]
+		} else {
+			line, ev = ev, nil
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		switch {
+		case bytes.HasPrefix(line, []byte("data:")):
+			v := trimField(line[5:])
+			if data == nil {
+				data = v
+			} else {
+				if !multi {
+					data = append([]byte(nil), data...)
+					multi = true
+				}
+				data = append(append(data, '\n'), v...)
+			}
+		case bytes.HasPrefix(line, []byte("event:")):
+			name = trimField(line[6:])
+		}
+	}
+	return name, data
+}
+
+func trimField(v []byte) []byte {
+	if len(v) > 0 && v[0] == ' ' {
+		return v[1:]
+	}
+	return v
+}
+
+// Relay buffers are pooled: a stream holds one for its lifetime, which is the
+// dominant per-stream memory cost.
+const relayBufSize = 16 << 10
+
+var relayBufPool = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
