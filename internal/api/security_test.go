@@ -20,6 +20,9 @@ import (
 	"gantry/internal/api"
 	"gantry/internal/apitest"
 	"gantry/internal/store"
+	"gantry/internal/store/dbtest"
+	"gantry/internal/store/postgres"
+	"gantry/internal/store/sqlite"
 	"gantry/sdk"
 )
 
@@ -132,15 +135,45 @@ func TestNoWritePerRequest(t *testing.T) {
 	require.Zero(t, cs.get("GetAPIKeyByID"), "a wrong secret for a cached key costs no query")
 }
 
-// TestReplicaInvalidation: two API instances on one database. A key deleted
-// through one stops working on the other within the cache TTL.
+// openReplicaStores opens two independent store handles (separate
+// connection pools) on one fresh database, as two gantry processes would.
+func openReplicaStores(t *testing.T) (store.Store, store.Store) {
+	t.Helper()
+	ctx := apitest.Context(t, time.Minute)
+	var target string
+	if dbtest.WillUsePostgres() {
+		target = dbtest.PostgresURL(t)
+	} else {
+		target = dbtest.SQLitePath(t)
+	}
+	open := func() store.Store {
+		var (
+			s   store.Store
+			err error
+		)
+		if dbtest.WillUsePostgres() {
+			s, err = postgres.Open(ctx, target, postgres.Options{MaxOpenConns: 4, MaxIdleConns: 1})
+		} else {
+			s, err = sqlite.Open(ctx, target)
+		}
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	return open(), open()
+}
+
+// TestReplicaInvalidation: two API instances, each with its own store handle
+// on one database. A key deleted through one stops working on the other
+// within the cache TTL.
 func TestReplicaInvalidation(t *testing.T) {
 	t.Parallel()
 	const ttl = 300 * time.Millisecond
 	short := apitest.WithIdentity(func(o *api.IdentityOptions) { o.AuthCacheTTL = ttl })
-	a, srvA := apitest.New(t, short)
+	storeA, storeB := openReplicaStores(t)
+	a, _ := apitest.New(t, short, apitest.WithStore(storeA))
 	apitest.CreateFirstUser(t, a)
-	b, _ := apitest.New(t, short, apitest.WithStore(srvA.Store))
+	b, _ := apitest.New(t, short, apitest.WithStore(storeB))
 	ctx := apitest.Context(t, time.Minute)
 
 	token := apitest.CreateToken(t, a, sdk.Me, "shared", 0)
