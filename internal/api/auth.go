@@ -156,6 +156,12 @@ func (s *identityState) cookie(token string) *http.Cookie {
 	}
 	if token == "" {
 		c.MaxAge = -1
+	} else {
+		// A persistent cookie (one year, like Coder) survives browser and
+		// app restarts. It does not need to track the key's expiry: the
+		// server checks that on every request, and the sliding expiry
+		// would make any cookie lifetime tied to it wrong anyway.
+		c.MaxAge = int((365 * 24 * time.Hour).Seconds())
 	}
 	return c
 }

@@ -95,6 +95,7 @@ func TestLoginCookieAndLogout(t *testing.T) {
 	require.True(t, c.HttpOnly)
 	require.True(t, c.Secure)
 	require.Equal(t, http.SameSiteNoneMode, c.SameSite)
+	require.Equal(t, 365*24*3600, c.MaxAge)
 
 	// The cookie authenticates on its own.
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, client.URL.String()+"/api/v2/users/me", nil)
