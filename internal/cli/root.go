@@ -30,6 +30,7 @@ func Root() *serpent.Command {
 			whoamiCmd(),
 			usersCmd(),
 			tokensCmd(),
+			aibridgeCmd(),
 		},
 	}
 }
