@@ -100,7 +100,7 @@ type CreateUserRequest struct {
 	Password string `json:"password"`
 	// LoginType defaults to "password".
 	LoginType LoginType `json:"login_type,omitempty"`
-	// UserStatus defaults to active.
+	// UserStatus defaults to dormant (active after the first login).
 	UserStatus      *UserStatus `json:"user_status,omitempty"`
 	OrganizationIDs []uuid.UUID `json:"organization_ids,omitempty"`
 }

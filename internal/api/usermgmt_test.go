@@ -38,6 +38,15 @@ func TestCreateAndListUsers(t *testing.T) {
 	created, err := userAdmin.CreateUser(ctx, req)
 	require.NoError(t, err)
 	require.Equal(t, "new-user", created.Username)
+	// Dormant until the first login, which activates the account.
+	require.Equal(t, sdk.UserStatusDormant, created.Status)
+	newbie := apitest.WithToken(owner, "")
+	login, err := newbie.LoginWithPassword(ctx, sdk.LoginWithPasswordRequest{Email: req.Email, Password: req.Password})
+	require.NoError(t, err)
+	newbie.SessionToken = login.SessionToken
+	me, err := newbie.User(ctx, sdk.Me)
+	require.NoError(t, err)
+	require.Equal(t, sdk.UserStatusActive, me.Status)
 	_, err = owner.CreateUser(ctx, req)
 	requireSDKError(t, err, http.StatusConflict, "User already exists.", "")
 
@@ -52,9 +61,13 @@ func TestCreateAndListUsers(t *testing.T) {
 	require.Contains(t, string(body), "Request body must be valid JSON.")
 
 	// A user with login type none has no password and cannot log in.
+	_, err = owner.CreateUser(ctx, sdk.CreateUserRequest{Email: "svc@example.com", Username: "svc", LoginType: sdk.LoginTypeNone, Password: "Another-Secure-Pass1"})
+	requireSDKError(t, err, http.StatusBadRequest, `Password cannot be set for non-password ("none") authentication.`, "")
 	none, err := owner.CreateUser(ctx, sdk.CreateUserRequest{Email: "svc@example.com", Username: "svc", LoginType: sdk.LoginTypeNone})
 	require.NoError(t, err)
 	require.Equal(t, sdk.LoginTypeNone, none.LoginType)
+	_, err = apitest.WithToken(owner, "").LoginWithPassword(ctx, sdk.LoginWithPasswordRequest{Email: "svc@example.com", Password: "anything-at-all"})
+	requireSDKError(t, err, http.StatusUnauthorized, "Incorrect email or password.", "")
 
 	// Who may list.
 	_, err = member.Users(ctx, sdk.UsersRequest{})

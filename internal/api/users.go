@@ -213,14 +213,16 @@ func (a *API) postUser(rw http.ResponseWriter, r *http.Request) {
 	case store.LoginTypeNone:
 		if req.Password != "" {
 			httpapi.Write(ctx, rw, http.StatusBadRequest, sdk.Response{
-				Message: fmt.Sprintf("Password must be empty when login type is %q.", store.LoginTypeNone),
+				Message: fmt.Sprintf("Password cannot be set for non-password (%q) authentication.", loginType),
 			})
 			return
 		}
 	default:
 		v = append(v, tagError("login_type", "oneof", string(req.LoginType)))
 	}
-	status := store.UserStatusActive
+	// As in Coder, an account nobody has used yet is dormant; the first
+	// login activates it (dormant users can authenticate).
+	status := store.UserStatusDormant
 	if req.UserStatus != nil {
 		switch s := store.UserStatus(*req.UserStatus); s {
 		case store.UserStatusActive, store.UserStatusSuspended, store.UserStatusDormant:

@@ -107,7 +107,17 @@ func TestLoginCookieAndLogout(t *testing.T) {
 	require.Equal(t, http.StatusOK, r2.StatusCode)
 
 	session := apitest.WithToken(client, login.SessionToken)
-	require.NoError(t, session.Logout(t.Context()))
+	out, err := session.Request(t.Context(), http.MethodPost, "/api/v2/users/logout", nil)
+	require.NoError(t, err)
+	defer out.Body.Close()
+	require.Equal(t, http.StatusOK, out.StatusCode)
+	cleared := false
+	for _, ck := range out.Cookies() {
+		if ck.Name == "__Host-coder_session_token" {
+			cleared = ck.MaxAge < 0 && ck.Value == ""
+		}
+	}
+	require.True(t, cleared, "logout clears the session cookie")
 	_, err = session.User(t.Context(), sdk.Me)
 	requireSDKError(t, err, http.StatusUnauthorized, signedOut, "API key is invalid.")
 }
