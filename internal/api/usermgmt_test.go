@@ -144,6 +144,15 @@ func TestUserStatusRolesDelete(t *testing.T) {
 	_, err = owner.UpdateUserRoles(ctx, sdk.Me, sdk.UpdateRoles{Roles: nil})
 	requireSDKError(t, err, http.StatusBadRequest, "You cannot change your own roles.", "")
 
+	// Owners cannot be suspended until they are demoted.
+	_, coOwner := apitest.CreateUser(t, owner, "owner")
+	_, err = owner.UpdateUserStatus(ctx, coOwner.Username, sdk.UserStatusSuspended)
+	requireSDKError(t, err, http.StatusBadRequest, `You cannot suspend a user with the "owner" role. You must remove the role first.`, "")
+	_, err = owner.UpdateUserRoles(ctx, coOwner.Username, sdk.UpdateRoles{Roles: []string{}})
+	require.NoError(t, err)
+	_, err = owner.UpdateUserStatus(ctx, coOwner.Username, sdk.UserStatusSuspended)
+	require.NoError(t, err)
+
 	// Deleting: not yourself; the user's tokens die with them.
 	err = owner.DeleteUser(ctx, sdk.Me)
 	requireSDKError(t, err, http.StatusForbidden, "You cannot delete yourself!", "")

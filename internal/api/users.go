@@ -415,6 +415,14 @@ func (a *API) putUserStatus(status store.UserStatus) http.HandlerFunc {
 		if !a.authorizeUserChange(rw, r, target, fmt.Sprintf("You cannot %s yourself.", verb), http.StatusBadRequest) {
 			return
 		}
+		// Owners cannot be suspended at all (Coder's rule): demote first, so
+		// locking out an owner is always a deliberate two-step change.
+		if status == store.UserStatusSuspended && slices.Contains(target.Roles, authz.RoleOwner) {
+			httpapi.Write(ctx, rw, http.StatusBadRequest, sdk.Response{
+				Message: fmt.Sprintf("You cannot suspend a user with the %q role. You must remove the role first.", authz.RoleOwner),
+			})
+			return
+		}
 		u, err := a.opts.Store.UpdateUser(ctx, target.ID, store.UserUpdate{Status: &status})
 		if err != nil {
 			httpapi.InternalServerError(rw, r, fmt.Errorf("update user status: %w", err))
