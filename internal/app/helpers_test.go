@@ -79,6 +79,15 @@ func loadValues(t *testing.T, flags []config.FlagValue) *config.Loaded {
 	return loaded
 }
 
+// loadValuesTB is loadValues for benchmarks, with rate limits off.
+func loadValuesTB(tb testing.TB) (*config.Loaded, error) {
+	return config.Load(config.Inputs{Flags: []config.FlagValue{
+		{Name: "http-address", Value: "127.0.0.1:0"},
+		{Name: "cache-dir", Value: tb.TempDir()},
+		{Name: "dangerous-disable-rate-limits", Value: "true"},
+	}})
+}
+
 // deploy builds and serves a deployment until the test ends.
 func deploy(t *testing.T, opts ...deployOption) *deployment {
 	t.Helper()

@@ -2,6 +2,7 @@ package httpmw
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,21 +59,17 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // AccessLog writes one log line per request (method, path, status, bytes,
-// duration, request id, user) and installs a request-scoped logger carrying
-// the request id, which httpapi.Logger returns to handlers. Server errors are
-// logged at warn, everything else at info.
+// duration, request id, user) and installs the logger that httpapi.Logger
+// returns to handlers. That logger adds the request id to every record
+// logged with the request's context, so nothing is built per request.
+// Server errors are logged at warn, everything else at info.
 func AccessLog(base *slog.Logger) func(http.Handler) http.Handler {
+	logger := slog.New(requestIDHandler{base.Handler()})
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			st := &requestState{}
-			ctx := r.Context()
-			id := httpapi.RequestID(ctx)
-			logger := base
-			if id != "" {
-				logger = base.With("request_id", id)
-			}
-			ctx = withState(httpapi.WithLogger(ctx, logger), st)
+			ctx := withState(httpapi.WithLogger(r.Context(), logger), st)
 			next.ServeHTTP(&statusWriter{ResponseWriter: rw, state: st}, r.WithContext(ctx))
 
 			status := st.status
@@ -84,8 +81,9 @@ func AccessLog(base *slog.Logger) func(http.Handler) http.Handler {
 			if status >= 500 {
 				level = slog.LevelWarn
 			}
-			attrs := make([]slog.Attr, 0, 9)
+			attrs := make([]slog.Attr, 0, 10)
 			attrs = append(attrs,
+				slog.String(requestIDKey, httpapi.RequestID(ctx)),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
 				slog.Int("status", status),
@@ -99,6 +97,34 @@ func AccessLog(base *slog.Logger) func(http.Handler) http.Handler {
 			logger.LogAttrs(ctx, level, "http request", attrs...)
 		})
 	}
+}
+
+const requestIDKey = "request_id"
+
+// requestIDHandler adds the request id of the record's context, unless the
+// record already names one.
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := httpapi.RequestID(ctx); id != "" {
+		has := false
+		r.Attrs(func(a slog.Attr) bool {
+			has = a.Key == requestIDKey
+			return !has
+		})
+		if !has {
+			r.AddAttrs(slog.String(requestIDKey, id))
+		}
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
 }
 
 // Recover turns a panicking handler into a 500 (when nothing was written yet)

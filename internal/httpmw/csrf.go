@@ -50,19 +50,18 @@ func CSRF(o CSRFOptions) func(http.Handler) http.Handler {
 		}
 		return false
 	}
+	attrs := "; Path=/; HttpOnly; SameSite=Lax"
+	if o.Secure {
+		attrs = "; Path=/; HttpOnly; Secure; SameSite=Lax"
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 			h := rw.Header()
 			h.Add("Vary", "Cookie")
 			if c, err := r.Cookie(CSRFCookie); err != nil || !validCSRFToken(c.Value) {
-				http.SetCookie(rw, &http.Cookie{
-					Name:     CSRFCookie,
-					Value:    newCSRFToken(),
-					Path:     "/",
-					HttpOnly: true,
-					Secure:   o.Secure,
-					SameSite: http.SameSiteLaxMode,
-				})
+				// Built by hand: this runs on every request of a client that
+				// does not keep cookies (all API clients).
+				h.Add("Set-Cookie", CSRFCookie+"="+newCSRFToken()+attrs)
 			}
 			if needsCSRFCheck(r, o.SessionCookies) && !exempt(r.URL.Path) {
 				if err := cop.Check(r); err != nil {
