@@ -3,6 +3,8 @@ package cli_test
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -391,4 +393,18 @@ func TestTokensLifetimeUnits(t *testing.T) {
 	// and the server says so.
 	stderr := c.fail("tokens", "create", "--name", "year", "--lifetime", "1y")
 	assert.Contains(t, stderr, "lifetime")
+}
+
+func TestLoginRefusesNonGantryServer(t *testing.T) {
+	t.Parallel()
+	// A 404 without X-Coder-Build-Version is some other web server, not a
+	// deployment without users.
+	srv := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(srv.Close)
+	c := newCLI(t)
+	stderr := c.fail("login", srv.URL, "--first-user-username", "ada",
+		"--first-user-email", "ada@example.com", "--first-user-password", "Lovelace-Engine-1843")
+	assert.Contains(t, stderr, "missing build version header")
+	_, err := os.Stat(c.configDir)
+	assert.ErrorIs(t, err, os.ErrNotExist, "nothing is saved")
 }
