@@ -98,7 +98,7 @@ func (a *API) rateLimitActor(r *http.Request) (httpmw.Actor, bool) {
 	if err != nil {
 		return httpmw.Actor{}, false
 	}
-	return httpmw.Actor{UserID: id.UserID, Username: id.Username, Owner: id.Subject().IsOwner()}, true
+	return httpmw.Actor{UserID: id.UserID, Username: id.Username, Owner: id.Subject().Can(authz.BypassRateLimit)}, true
 }
 
 // siteRoutes registers the non-API pages: the landing page and /cli-auth

@@ -24,7 +24,8 @@ const BypassRateLimitHeader = "X-Coder-Bypass-Ratelimit"
 type Actor struct {
 	UserID   uuid.UUID
 	Username string
-	// Owner reports whether the user has the site-wide owner role.
+	// Owner reports whether the user may bypass the limit (the site-wide
+	// owner role).
 	Owner bool
 }
 
