@@ -7,9 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -24,9 +25,20 @@ import (
 
 const msgCreateKeyValidation = "Failed to validate create API key request."
 
-// tokenNameRe is the name rule for tokens (Coder's name rule: alphanumerics
-// in dash-separated groups, at most 32 characters).
-var tokenNameRe = regexp.MustCompile(`^[a-zA-Z0-9]+(?:-[a-zA-Z0-9]+)*$`)
+// validTokenName accepts what Coder accepts (any name) minus what cannot
+// travel in the /keys/tokens/{keyname} path segment or display sanely: at
+// most 64 characters, no "/" and no control characters.
+func validTokenName(name string) bool {
+	if name == "" || utf8.RuneCountInString(name) > 64 || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if r == '/' || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
 
 // newKeyParams describe a key to create.
 type newKeyParams struct {
@@ -169,11 +181,11 @@ func (a *API) postToken(rw http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = randomTokenName()
 	}
-	if len(name) > 32 || !tokenNameRe.MatchString(name) {
+	if !validTokenName(name) {
 		httpapi.Write(ctx, rw, http.StatusBadRequest, sdk.Response{
 			Message:     msgCreateKeyValidation,
-			Detail:      fmt.Sprintf("token name %q is invalid: use letters, digits and single dashes, at most 32 characters", name),
-			Validations: []sdk.ValidationError{tagError("token_name", "name", name)},
+			Detail:      fmt.Sprintf("token name %q is invalid: at most 64 characters, without \"/\" or control characters", name),
+			Validations: []sdk.ValidationError{tagError("token_name", "token_name", name)},
 		})
 		return
 	}
@@ -197,7 +209,7 @@ func (a *API) postToken(rw http.ResponseWriter, r *http.Request) {
 		lifetime = req.Lifetime
 	}
 	if detail := req.unsupported(); detail != "" {
-		httpapi.Write(ctx, rw, http.StatusBadRequest, sdk.Response{Message: msgCreateKeyValidation, Detail: detail})
+		httpapi.Write(ctx, rw, http.StatusBadRequest, sdk.Response{Message: "Failed to create API key.", Detail: detail})
 		return
 	}
 	scopes := []string{sdk.APIKeyScopeCoderAll}
@@ -241,11 +253,11 @@ type createTokenRequest struct {
 // enforce would make the token look safer than it is.
 func (req createTokenRequest) unsupported() string {
 	if req.Scope != "" && req.Scope != sdk.APIKeyScopeAll {
-		return fmt.Sprintf("scope %q is not supported; gantry tokens have the %q scope", req.Scope, sdk.APIKeyScopeAll)
+		return fmt.Sprintf("invalid or unsupported API key scope: %q (gantry tokens have the %q scope)", req.Scope, sdk.APIKeyScopeAll)
 	}
 	for _, s := range req.Scopes {
 		if s != sdk.APIKeyScopeCoderAll && s != sdk.APIKeyScopeAll {
-			return fmt.Sprintf("scope %q is not supported; gantry tokens have the %q scope", s, sdk.APIKeyScopeCoderAll)
+			return fmt.Sprintf("invalid or unsupported API key scope: %q (gantry tokens have the %q scope)", s, sdk.APIKeyScopeCoderAll)
 		}
 	}
 	for _, raw := range req.AllowList {

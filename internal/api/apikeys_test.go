@@ -38,16 +38,24 @@ func TestTokensLifecycle(t *testing.T) {
 	e := requireSDKError(t, err, http.StatusConflict, `A token with name "cli-made" already exists.`, "")
 	require.Equal(t, []sdk.ValidationError{{Field: "name", Detail: "This value is already in use and should be unique."}}, e.Validations)
 
-	_, err = client.CreateToken(ctx, sdk.Me, sdk.CreateTokenRequest{TokenName: "bad name!"})
+	_, err = client.CreateToken(ctx, sdk.Me, sdk.CreateTokenRequest{TokenName: "bad/name"})
 	requireSDKError(t, err, http.StatusBadRequest, "Failed to validate create API key request.", "")
+	_, err = client.CreateToken(ctx, sdk.Me, sdk.CreateTokenRequest{TokenName: strings.Repeat("n", 65)})
+	requireSDKError(t, err, http.StatusBadRequest, "Failed to validate create API key request.", "")
+	// Names Coder accepts work, including in the by-name path.
+	_, err = client.CreateToken(ctx, sdk.Me, sdk.CreateTokenRequest{TokenName: "my token_2"})
+	require.NoError(t, err)
+	spaced, err := client.APIKeyByName(ctx, sdk.Me, "my token_2")
+	require.NoError(t, err)
+	require.NoError(t, client.DeleteAPIKey(ctx, sdk.Me, spaced.ID))
 
 	// Scopes and allow lists gantry would not enforce are refused, not
 	// silently widened; the unrestricted ones are accepted in both encodings.
 	_, err = client.CreateToken(ctx, sdk.Me, sdk.CreateTokenRequest{TokenName: "narrow", Scopes: []string{"coder:workspaces.read"}})
-	requireSDKError(t, err, http.StatusBadRequest, "Failed to validate create API key request.",
-		`scope "coder:workspaces.read" is not supported; gantry tokens have the "coder:all" scope`)
+	requireSDKError(t, err, http.StatusBadRequest, "Failed to create API key.",
+		`invalid or unsupported API key scope: "coder:workspaces.read" (gantry tokens have the "coder:all" scope)`)
 	_, err = client.CreateToken(ctx, sdk.Me, sdk.CreateTokenRequest{TokenName: "narrow", AllowList: []string{"workspace:123"}})
-	requireSDKError(t, err, http.StatusBadRequest, "Failed to validate create API key request.", "")
+	requireSDKError(t, err, http.StatusBadRequest, "Failed to create API key.", "")
 	status, _, body = rawJSON(t, client, http.MethodPost, "/api/v2/users/me/keys/tokens", map[string]any{
 		"token_name": "objects", "scope": "all", "scopes": []string{"coder:all"},
 		"allow_list": []any{map[string]string{"type": "*", "id": "*"}},
