@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -150,4 +151,31 @@ func TestLoginErrors(t *testing.T) {
 	require.NoError(t, err)
 	_, err = member.User(ctx, sdk.Me)
 	require.NoError(t, err)
+}
+
+// TestFirstUserRace: concurrent set-up requests create exactly one owner.
+func TestFirstUserRace(t *testing.T) {
+	t.Parallel()
+	client, _ := apitest.New(t)
+	ctx := apitest.Context(t, time.Minute)
+	const n = 6
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := client.CreateFirstUser(ctx, sdk.CreateFirstUserRequest{
+				Email: fmt.Sprintf("owner%d@example.com", i), Username: fmt.Sprintf("owner%d", i), Password: apitest.FirstUserPassword,
+			})
+			errs <- err
+		}()
+	}
+	created := 0
+	for range n {
+		err := <-errs
+		if err == nil {
+			created++
+			continue
+		}
+		requireSDKError(t, err, http.StatusConflict, "The initial user has already been created.", "")
+	}
+	require.Equal(t, 1, created)
 }
