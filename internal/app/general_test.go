@@ -426,3 +426,25 @@ func TestConfiguredGeneralValues(t *testing.T) {
 		}
 	}
 }
+
+func TestUnknownRoutesCarryCoderHeaders(t *testing.T) {
+	t.Parallel()
+	d := deploy(t)
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodGet, "/api/v2/nope"},
+		{http.MethodDelete, "/api/v2/buildinfo"},
+		{http.MethodGet, "/no/such/page"},
+		{http.MethodGet, "/api/v2/users/first"}, // 404 before the first user exists
+	} {
+		status, h, body := get(t, d.client, tc.method, tc.path, nil)
+		require.Equal(t, http.StatusNotFound, status, "%s %s", tc.method, tc.path)
+		require.Equal(t, "application/json; charset=utf-8", h.Get("Content-Type"))
+		require.NotEmpty(t, h.Get("X-Coder-Build-Version"), "Coder clients need the version header on 404s")
+		require.NotEmpty(t, h.Get("X-Coder-Request-Id"))
+		require.Equal(t, "nosniff", h.Get("X-Content-Type-Options"))
+		require.NotEmpty(t, decode[sdk.Response](t, body).Message)
+	}
+	has, err := d.client.HasFirstUser(t.Context())
+	require.NoError(t, err)
+	require.False(t, has)
+}
