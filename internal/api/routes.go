@@ -23,7 +23,11 @@ func (a *API) routes() http.Handler {
 	// it is mounted beside /api/v2, outside the General API middleware.
 	if a.opts.AIBridge.Gateway != nil {
 		r.Mount("/api/v2/aibridge", a.opts.AIBridge.Gateway)
+		r.Mount("/api/v2/ai-gateway", a.opts.AIBridge.Gateway)
 	}
+	// The query API sits under the gateway's prefix; chi prefers this static
+	// route over the mount's wildcard (aibridge.go).
+	r.With(append(a.generalMiddleware(), a.apiKey)...).Get("/api/v2/aibridge/interceptions", a.aibridgeInterceptions)
 
 	r.Route("/api/v2", func(r chi.Router) {
 		// Every other /api/v2 route: rate limit and CSRF (general.go).
