@@ -448,3 +448,62 @@ func TestUnknownRoutesCarryCoderHeaders(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, has)
 }
+
+// TestHeadersMatchReference compares the response header set of each
+// endpoint with the captured v2.36.1 response: the same header names, the
+// same Vary values and the same csrf_token cookie attributes.
+func TestHeadersMatchReference(t *testing.T) {
+	t.Parallel()
+	dir := referenceDir(t)
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("reference responses not found at %s (the CI clone has shared/ beside the repository): %v", dir, err)
+	}
+	d, tokens := matrixDeployment(t)
+	owner := d.withToken(tokens["owner"])
+	for file, path := range map[string]string{
+		"buildinfo.headers":                        "/api/v2/buildinfo",
+		"deployment_config.headers":                "/api/v2/deployment/config",
+		"deployment_ssh.headers":                   "/api/v2/deployment/ssh",
+		"deployment_stats.headers":                 "/api/v2/deployment/stats",
+		"experiments.headers":                      "/api/v2/experiments",
+		"experiments_available.headers":            "/api/v2/experiments/available",
+		"updatecheck.headers":                      "/api/v2/updatecheck",
+		"users_me_keys_tokens_tokenconfig.headers": "/api/v2/users/me/keys/tokens/tokenconfig",
+	} {
+		t.Run(file, func(t *testing.T) {
+			t.Parallel()
+			raw, err := os.ReadFile(filepath.Join(dir, file))
+			require.NoError(t, err)
+			want := http.Header{}
+			for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\r\n")[1:] {
+				k, v, ok := strings.Cut(line, ": ")
+				require.True(t, ok, "header line %q", line)
+				want.Add(k, v)
+			}
+			status, got, _ := get(t, owner, http.MethodGet, path, nil)
+			require.Equal(t, http.StatusOK, status)
+
+			names := func(h http.Header) []string {
+				var out []string
+				for k := range h {
+					// Framing headers depend on the body size.
+					if k != "Content-Length" && k != "Transfer-Encoding" {
+						out = append(out, k)
+					}
+				}
+				slices.Sort(out)
+				return out
+			}
+			require.Equal(t, names(want), names(got))
+			require.Equal(t, want.Values("Vary"), got.Values("Vary"))
+			require.Equal(t, want.Get("X-Content-Type-Options"), got.Get("X-Content-Type-Options"))
+			require.Equal(t, want.Get("Content-Type"), got.Get("Content-Type"))
+			cookieAttrs := func(v string) string {
+				_, attrs, _ := strings.Cut(v, ";")
+				return attrs
+			}
+			require.Equal(t, cookieAttrs(want.Get("Set-Cookie")), cookieAttrs(got.Get("Set-Cookie")))
+			require.True(t, strings.HasPrefix(got.Get("Set-Cookie"), "csrf_token="))
+		})
+	}
+}
