@@ -161,8 +161,8 @@ func (a *API) buildOpenAPI() ([]byte, error) {
 	var routes []site.Route
 	err := chi.Walk(a.Routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		path, ok := strings.CutPrefix(route, "/api/v2")
-		if !ok || strings.HasPrefix(path, "/aibridge") {
-			return nil // HTML pages, /healthz; the gateway speaks its providers' APIs
+		if !ok || strings.HasSuffix(path, "/*") {
+			return nil // HTML pages, /healthz; mounts (the gateway speaks its providers' APIs)
 		}
 		if len(path) > 1 {
 			path = strings.TrimSuffix(path, "/")

@@ -47,7 +47,7 @@ func TestOpenAPIDocumentListsEveryRoute(t *testing.T) {
 	seen := 0
 	err = chi.Walk(a.Routes(), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
 		path, ok := strings.CutPrefix(route, "/api/v2")
-		if !ok || strings.HasPrefix(path, "/aibridge") {
+		if !ok || strings.HasSuffix(path, "/*") {
 			return nil
 		}
 		if len(path) > 1 {
