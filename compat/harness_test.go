@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -16,7 +17,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -34,6 +37,12 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	flag.Parse()
+	// The coder CLI build is the slowest step (minutes when cold): start it
+	// now, so that it overlaps the gantry build and the SDK tests.
+	if wantCoderCLI() {
+		go func() { _, _ = coderBinOnce() }()
+	}
 	dir, err := os.MkdirTemp("", "gantry-compat-*")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "compat: temp dir:", err)
@@ -76,6 +85,20 @@ func buildGantry(root, bin string) error {
 		return fmt.Errorf("building gantry in %s failed: %w\n%s", root, err, out)
 	}
 	return nil
+}
+
+// wantCoderCLI reports whether this run includes TestCoderCLI.
+func wantCoderCLI() bool {
+	if os.Getenv("COMPAT_SKIP_CODER_CLI") != "" {
+		return false
+	}
+	f := flag.Lookup("test.run")
+	if f == nil || f.Value.String() == "" {
+		return true
+	}
+	top, _, _ := strings.Cut(f.Value.String(), "/")
+	re, err := regexp.Compile(top)
+	return err != nil || re.MatchString("TestCoderCLI")
 }
 
 // backend names a store the server runs on.
