@@ -260,3 +260,38 @@ func TestCoderCLI(t *testing.T) {
 		})
 	})
 }
+
+// releaseGantry is a gantry binary built with a release version, as `make
+// build` does, so that the coder CLI's version check sees a version that is
+// neither a development build nor v2.36.
+var releaseGantry = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(binDir, "gantry-release")
+	err := buildGantry(gantryRoot, bin, "-ldflags", "-X gantry/internal/buildinfo.tag="+releaseTag)
+	return bin, err
+})
+
+const releaseTag = "0.9.0"
+
+// TestCoderCLIVersionMismatch: against a gantry release, whose version the
+// CLI cannot match with its own, every command still works and the CLI
+// prints the deployment's --cli-upgrade-message in its mismatch warning.
+func TestCoderCLIVersionMismatch(t *testing.T) {
+	t.Parallel()
+	cli := newCoderCLI(t)
+	bin, err := releaseGantry()
+	require.NoError(t, err)
+	const advice = "This is gantry: Coder CLI v2.36 works with it, no upgrade needed."
+	s := startGantry(t, serverConfig{bin: bin, extraArgs: []string{"--cli-upgrade-message", advice}})
+
+	out, errOut := cli.run("login", s.URL.String(),
+		"--first-user-username", "admin", "--first-user-email", "admin@example.com",
+		"--first-user-password", "correct-Horse-battery-42", "--first-user-trial=false")
+	assert.Contains(t, out, "Welcome to Coder, admin!")
+	assert.Contains(t, errOut, "version mismatch: client v2.36.1, server v"+releaseTag)
+	assert.Contains(t, errOut, advice)
+	assert.NotContains(t, errOut, "install.sh", "the CLI must not suggest installing Coder over gantry")
+
+	out, errOut = cli.run("whoami")
+	assert.Contains(t, out, "You're authenticated as admin")
+	assert.Contains(t, errOut, advice)
+}

@@ -29,8 +29,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// gantryBin is the gantry binary built once by TestMain.
-var gantryBin string
+// gantryBin is the gantry binary built once by TestMain from gantryRoot.
+var gantryBin, gantryRoot string
+
+// binDir holds the binaries built by this test process; removed at exit.
+var binDir string
 
 func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
@@ -49,8 +52,10 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	binDir = dir
 
 	root, err := filepath.Abs(cmp.Or(os.Getenv("COMPAT_GANTRY_DIR"), ".."))
+	gantryRoot = root
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "compat: repo root:", err)
 		return 1
@@ -69,11 +74,12 @@ func runMain(m *testing.M) int {
 // command occasionally reports "could not import X (open : no such file or
 // directory)" when many builds share one cache under heavy load; such a
 // failure is retried, a real compile error is not.
-func buildGantry(root, bin string) error {
+func buildGantry(root, bin string, extraBuildArgs ...string) error {
 	var out []byte
 	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
-		cmd := exec.Command("go", "build", "-o", bin, "./cmd/gantry")
+		args := append(append([]string{"build"}, extraBuildArgs...), "-o", bin, "./cmd/gantry")
+		cmd := exec.Command("go", args...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off")
 		out, err = cmd.CombinedOutput()
@@ -169,9 +175,11 @@ type server struct {
 
 // serverConfig describes how to start gantry.
 type serverConfig struct {
-	pgURL    string // empty: embedded SQLite
-	cacheDir string // empty: a fresh temp dir
-	extraEnv []string
+	pgURL     string // empty: embedded SQLite
+	cacheDir  string // empty: a fresh temp dir
+	extraEnv  []string
+	extraArgs []string // more `gantry server` flags
+	bin       string   // empty: the binary TestMain built
 }
 
 // startGantry starts a gantry server and waits until it answers
@@ -216,7 +224,8 @@ func launchGantry(t *testing.T, cfg serverConfig) *server {
 	env = append(env, cfg.extraEnv...)
 
 	s := &server{URL: u, logs: &syncBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(gantryBin, args...)
+	args = append(args, cfg.extraArgs...)
+	s.cmd = exec.Command(cmp.Or(cfg.bin, gantryBin), args...)
 	s.cmd.Env = env
 	s.cmd.Stdout = s.logs
 	s.cmd.Stderr = s.logs
