@@ -159,9 +159,11 @@ func (h *harness) run(ctx context.Context) error {
 		{"latency", h.phaseLatency},
 		{"sse", h.phaseSSE},
 		{"fidelity", h.phaseFidelity},
+		// Memory per stream is measured before the saturation runs have
+		// grown the heap (RSS rarely shrinks back).
+		{"streams", h.phaseStreams},
 		{"saturation", h.phaseSaturation},
 		{"cpu", h.phaseCPU},
-		{"streams", h.phaseStreams},
 		{"api", h.phaseAPI},
 	}
 	for _, p := range phases {

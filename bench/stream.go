@@ -386,7 +386,10 @@ func (h *harness) streamMemory(ctx context.Context) error {
 			}
 			h.rep.Add(report.Row{Subject: s.name, Scenario: "memory per open stream", Level: fmt.Sprintf("N=%d slow (1 frame/%s)", n, h.prof.memInterval),
 				Value: report.Ptr(perStream), Unit: "KiB/stream", Errors: o.errs, Note: note})
-			if o.failed+o.incomplete == 0 {
+			if perStream <= 0 {
+				note += "; RSS did not grow (heap reused from earlier phases): see the Go heap figure"
+			}
+			if o.failed+o.incomplete == 0 && perStream > 0 {
 				h.setFigure("memory", s.name, fmt.Sprintf("kib_per_stream_%d", n), perStream)
 			}
 			if ctx.Err() != nil {
