@@ -26,11 +26,11 @@ func TestAgentsThroughGantry(t *testing.T) {
 	anthropicMock, openaiMock := startMock(t), startMock(t)
 	anthropicP := provider{Type: "anthropic", Name: "anthropic-e2e", Key: "sk-ant-e2e-central-" + nonce(t), BaseURL: anthropicMock.URL()}
 	openaiP := provider{Type: "openai", Name: "openai-e2e", Key: "sk-oai-e2e-central-" + nonce(t), BaseURL: openaiMock.URL() + "/v1"}
-	// A second pair of providers, on mocks of their own, for the runs with
-	// a token gantry never issued: nothing may reach these mocks.
 	// Claude Code's agentic loop runs on its own provider and mock.
 	toolsMock := startMock(t)
 	toolsP := provider{Type: "anthropic", Name: "anthropic-tools", Key: "sk-ant-e2e-tools", BaseURL: toolsMock.URL()}
+	// A second pair of providers, on mocks of their own, for the runs with
+	// a token gantry never issued: nothing may reach these mocks.
 	rejectAnthropicMock, rejectOpenAIMock := startMock(t), startMock(t)
 	rejectAnthropicP := provider{Type: "anthropic", Name: "anthropic-reject", Key: "sk-ant-e2e-reject", BaseURL: rejectAnthropicMock.URL()}
 	rejectOpenAIP := provider{Type: "openai", Name: "openai-reject", Key: "sk-oai-e2e-reject", BaseURL: rejectOpenAIMock.URL() + "/v1"}
