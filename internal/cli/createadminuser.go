@@ -9,7 +9,6 @@ import (
 
 	"github.com/coder/serpent"
 	"github.com/google/uuid"
-	"github.com/spf13/pflag"
 
 	"gantry/internal/app"
 	"gantry/internal/authz"
@@ -130,18 +129,19 @@ func createAdminUserCmd() *serpent.Command {
 }
 
 // deploymentFlags returns the server flags given on the command line (the
-// parent `server` command parses them), leaving out this command's own.
+// parent `server` command declares and parses them), leaving out this
+// command's own.
 func deploymentFlags(inv *serpent.Invocation) []config.FlagValue {
 	own := map[string]bool{}
 	for _, o := range inv.Command.Options {
 		own[o.Flag] = true
 	}
 	var flags []config.FlagValue
-	inv.ParsedFlags().Visit(func(f *pflag.Flag) {
-		if own[f.Name] || f.Name == "help" {
-			return
+	for _, o := range inv.Command.FullOptions() {
+		if o.Flag == "" || own[o.Flag] || !inv.ParsedFlags().Changed(o.Flag) {
+			continue
 		}
-		flags = append(flags, config.FlagValue{Name: f.Name, Value: f.Value.String()})
-	})
+		flags = append(flags, config.FlagValue{Name: o.Flag, Value: o.Value.String()})
+	}
 	return flags
 }
