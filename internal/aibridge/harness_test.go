@@ -216,3 +216,8 @@ func (h *harness) waitEnded(t *testing.T, n int) []memRecord {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// nopStore discards records (benchmarks).
+type nopStore struct{}
+
+func (nopStore) InsertAIBridgeBatch(context.Context, store.AIBridgeBatch) error { return nil }

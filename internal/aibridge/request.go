@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 )
@@ -22,26 +23,103 @@ type reqInfo struct {
 
 func parseRequest(api apiKind, body []byte) reqInfo {
 	var ri reqInfo
-	res := gjson.GetManyBytes(body, "model", "stream", "stream_options.include_usage", "background", "metadata.user_id")
-	ri.model = res[0].Str
-	ri.stream = res[1].Bool()
-	ri.includeUsage = res[2].Bool()
-	ri.background = res[3].Bool()
-	ri.metadataUser = res[4].Str
+	if len(body) == 0 {
+		return ri
+	}
+	// One pass over the top-level keys. The results alias body (no copy of
+	// a possibly large request); every string kept beyond this function is
+	// cloned, so the request body is not retained by the records.
+	root := gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
+	var msgs gjson.Result
+	root.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "model":
+			ri.model = strings.Clone(v.Str)
+		case "stream":
+			ri.stream = v.Type == gjson.True
+		case "stream_options":
+			ri.includeUsage = v.Get("include_usage").Type == gjson.True
+		case "background":
+			ri.background = v.Type == gjson.True
+		case "metadata":
+			ri.metadataUser = strings.Clone(v.Get("user_id").Str)
+		case "messages":
+			if api != apiResponses {
+				msgs = v
+			}
+		case "input":
+			if api == apiResponses {
+				msgs = v
+			}
+		}
+		return true
+	})
 	switch api {
 	case apiMessages, apiChat:
-		ri.prompt, ri.hasPrompt = lastUserText(gjson.GetBytes(body, "messages"))
+		ri.prompt, ri.hasPrompt = lastUserText(msgs)
 	case apiResponses:
-		ri.prompt, ri.hasPrompt = responsesPrompt(gjson.GetBytes(body, "input"))
+		ri.prompt, ri.hasPrompt = responsesPrompt(msgs)
 	}
+	ri.prompt = strings.Clone(ri.prompt)
 	return ri
+}
+
+// lastElement returns the last element of a JSON array that was already
+// validated. Agents resend the whole conversation on every turn, so the
+// array is most of a large request; this skims it (strings are skipped with
+// IndexByte) instead of parsing every message, which is several times
+// faster than iterating with gjson.
+func lastElement(arr gjson.Result) gjson.Result {
+	raw := arr.Raw
+	if !arr.IsArray() || len(raw) < 2 {
+		return gjson.Result{}
+	}
+	depth, last, end := 0, -1, -1
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; c {
+		case '"':
+			// Skip to the closing quote: one not preceded by an odd number
+			// of backslashes.
+			for {
+				j := strings.IndexByte(raw[i+1:], '"')
+				if j < 0 {
+					return gjson.Result{}
+				}
+				i += j + 1
+				bs := 0
+				for k := i - 1; k >= 0 && raw[k] == '\\'; k-- {
+					bs++
+				}
+				if bs%2 == 0 {
+					break
+				}
+			}
+		case '[', '{':
+			depth++
+			if depth == 2 {
+				last = i
+			}
+		case ']', '}':
+			depth--
+			if depth == 1 {
+				end = i + 1
+			}
+		case ',':
+			if depth == 1 {
+				last = -1
+			}
+		}
+	}
+	if last < 0 || end <= last {
+		return gjson.Result{}
+	}
+	return gjson.Parse(raw[last:end])
 }
 
 // lastUserText returns the last text part of the last message when that
 // message is the user's (a tool result as last message is not a prompt).
 func lastUserText(msgs gjson.Result) (string, bool) {
-	var last gjson.Result
-	msgs.ForEach(func(_, m gjson.Result) bool { last = m; return true })
+	last := lastElement(msgs)
 	if !last.Exists() || last.Get("role").Str != "user" {
 		return "", false
 	}
@@ -65,8 +143,7 @@ func responsesPrompt(in gjson.Result) (string, bool) {
 	if in.Type == gjson.String {
 		return in.Str, true
 	}
-	var last gjson.Result
-	in.ForEach(func(_, m gjson.Result) bool { last = m; return true })
+	last := lastElement(in)
 	if !last.Exists() || last.Get("role").Str != "user" {
 		return "", false
 	}
