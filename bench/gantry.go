@@ -319,12 +319,16 @@ func (g *gantryServer) heapInuse(ctx context.Context, c *http.Client) int64 {
 	return 0
 }
 
-// saveProfile fetches a CPU profile of d from the pprof endpoint into path.
+// saveProfile fetches a CPU profile of d from the pprof endpoint into path;
+// d = 0 fetches a heap profile instead.
 func (g *gantryServer) saveProfile(ctx context.Context, path string, d time.Duration) error {
 	if g.pprofURL == "" {
 		return errors.New("pprof not enabled")
 	}
 	u := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", g.pprofURL, int(d.Seconds()))
+	if d == 0 {
+		u = g.pprofURL + "/debug/pprof/heap"
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -372,6 +373,12 @@ func (h *harness) streamMemory(ctx context.Context) error {
 				if s.g != nil {
 					goroutines = s.g.goroutines(ctx, h.client)
 					heapPlateau = s.g.heapInuse(ctx, h.client)
+					if h.cfg.pprofDir != "" {
+						path := filepath.Join(h.cfg.pprofDir, fmt.Sprintf("%s-heap-%d-streams.pprof", s.name, n))
+						if err := s.g.saveProfile(ctx, path, 0); err == nil {
+							h.rep.Note("%s: heap profile with %d open streams saved to %s", s.name, n, path)
+						}
+					}
 				}
 			})
 			rss := stats.Summarize(steady).Median
