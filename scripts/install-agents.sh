@@ -46,6 +46,14 @@ fi
 
 command -v npm >/dev/null || { echo "install-agents: npm not found" >&2; exit 1; }
 mkdir -p "$dir"
+# One installer at a time (parallel test runs may all find the CLIs missing);
+# whoever waited re-checks before installing again.
+exec 9>"$dir/.install.lock"
+flock 9
+if installed; then
+	echo "install-agents: installed by a concurrent run"
+	exit 0
+fi
 # A package.json of its own stops npm from walking up into another project and
 # makes the exact pins the whole dependency set.
 cat >"$dir/package.json" <<JSON
