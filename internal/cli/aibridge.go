@@ -1,17 +1,14 @@
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/coder/serpent"
+	"github.com/google/uuid"
 
 	"gantry/sdk"
 )
@@ -40,42 +37,10 @@ func aibridgeCmd() *serpent.Command {
 	return cmd
 }
 
-// interceptionRow holds the fields of an interception the table shows. The
-// JSON output passes the server's objects through unchanged instead, so it
-// never loses fields this client does not know.
-type interceptionRow struct {
-	ID        string    `json:"id"`
-	StartedAt time.Time `json:"started_at"`
-	Initiator struct {
-		Username string `json:"username"`
-	} `json:"initiator"`
-	Provider     string  `json:"provider"`
-	ProviderName string  `json:"provider_name"`
-	Model        string  `json:"model"`
-	Client       *string `json:"client"`
-	TokenUsages  []struct {
-		InputTokens  int64 `json:"input_tokens"`
-		OutputTokens int64 `json:"output_tokens"`
-	} `json:"token_usages"`
-	UserPrompts []struct {
-		Prompt string `json:"prompt"`
-	} `json:"user_prompts"`
-	ToolUsages []json.RawMessage `json:"tool_usages"`
-}
-
-// interceptionsPage is GET /api/v2/aibridge/interceptions.
-type interceptionsPage struct {
-	Count   int64             `json:"count"`
-	Results []json.RawMessage `json:"results"`
-}
-
 func interceptionsListCmd(co *clientOptions) *serpent.Command {
 	var (
 		format        string
-		initiator     string
-		provider      string
-		model         string
-		clientName    string
+		filter        sdk.AIBridgeListInterceptionsFilter
 		startedAfter  string
 		startedBefore string
 		afterID       string
@@ -92,69 +57,46 @@ func interceptionsListCmd(co *clientOptions) *serpent.Command {
 			if limit < 1 || limit > 1000 {
 				return errors.New("--limit must be between 1 and 1000")
 			}
-			var terms []string
-			add := func(key, value string) {
-				if value != "" {
-					terms = append(terms, key+":"+strconv.Quote(value))
+			filter.Limit = int(limit)
+			var err error
+			if startedAfter != "" {
+				if filter.StartedAfter, err = parseTimeFlag(startedAfter); err != nil {
+					return fmt.Errorf("--started-after: %w", err)
 				}
 			}
-			add("initiator", initiator)
-			add("provider", provider)
-			add("model", model)
-			add("client", clientName)
-			for _, f := range []struct{ key, flag, value string }{
-				{"started_after", "--started-after", startedAfter},
-				{"started_before", "--started-before", startedBefore},
-			} {
-				if f.value == "" {
-					continue
+			if startedBefore != "" {
+				if filter.StartedBefore, err = parseTimeFlag(startedBefore); err != nil {
+					return fmt.Errorf("--started-before: %w", err)
 				}
-				ts, err := parseTimeFlag(f.value)
-				if err != nil {
-					return fmt.Errorf("%s: %w", f.flag, err)
-				}
-				add(f.key, ts.Format(time.RFC3339Nano))
 			}
-			q := url.Values{}
-			if len(terms) > 0 {
-				q.Set("q", strings.Join(terms, " "))
-			}
-			q.Set("limit", strconv.FormatInt(limit, 10))
 			if afterID != "" {
-				q.Set("after_id", afterID)
+				if filter.AfterID, err = uuid.Parse(afterID); err != nil {
+					return fmt.Errorf("--after-id %q is not an interception id (a UUID)", afterID)
+				}
 			}
-
 			client, err := co.client(inv)
 			if err != nil {
 				return err
 			}
-			resp, err := client.Request(inv.Context(), http.MethodGet, "/api/v2/aibridge/interceptions?"+q.Encode(), nil)
+			page, err := client.AIBridgeListInterceptions(inv.Context(), filter)
 			if err != nil {
 				return err
 			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				return sdk.ReadBodyAsError(resp)
-			}
-			var page interceptionsPage
-			if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(&page); err != nil {
-				return fmt.Errorf("decode interceptions: %w", err)
+			if page.Results == nil {
+				page.Results = []sdk.AIBridgeInterception{}
 			}
 			if format == formatJSON {
-				if page.Results == nil {
-					page.Results = []json.RawMessage{}
-				}
 				return writeJSON(inv.Stdout, page)
 			}
-			return writeInterceptionsTable(inv, page)
+			return writeInterceptionsTable(inv, page, filter.Limit)
 		},
 	}
 	cmd.Options = serpent.OptionSet{
 		outputOption(&format),
-		{Flag: "initiator", Description: "Only interceptions of this user (id, username or \"me\").", Value: serpent.StringOf(&initiator)},
-		{Flag: "provider", Description: "Only this provider (type or configured name).", Value: serpent.StringOf(&provider)},
-		{Flag: "model", Description: "Only this model.", Value: serpent.StringOf(&model)},
-		{Flag: "client", Description: "Only this client, e.g. \"Claude Code\" (\"Unknown\" matches unidentified ones).", Value: serpent.StringOf(&clientName)},
+		{Flag: "initiator", Description: "Only interceptions of this user (id, username or \"me\").", Value: serpent.StringOf(&filter.Initiator)},
+		{Flag: "provider", Description: "Only this provider (type or configured name).", Value: serpent.StringOf(&filter.Provider)},
+		{Flag: "model", Description: "Only this model.", Value: serpent.StringOf(&filter.Model)},
+		{Flag: "client", Description: "Only this client, e.g. \"Claude Code\" (\"Unknown\" matches unidentified ones).", Value: serpent.StringOf(&filter.Client)},
 		{Flag: "started-after", Description: "Only interceptions started after this time.", Value: serpent.StringOf(&startedAfter)},
 		{Flag: "started-before", Description: "Only interceptions started before this time.", Value: serpent.StringOf(&startedBefore)},
 		{Flag: "after-id", Description: "Page cursor: the id of the last interception of the previous page.", Value: serpent.StringOf(&afterID)},
@@ -163,18 +105,16 @@ func interceptionsListCmd(co *clientOptions) *serpent.Command {
 	return cmd
 }
 
-func writeInterceptionsTable(inv *serpent.Invocation, page interceptionsPage) error {
+// writeInterceptionsTable prints one page. Count is the total that matches
+// the filter regardless of paging, so a full page with more matches points
+// at the next one.
+func writeInterceptionsTable(inv *serpent.Invocation, page sdk.AIBridgeListInterceptionsResponse, limit int) error {
 	if len(page.Results) == 0 {
 		_, _ = fmt.Fprintln(inv.Stderr, "No interceptions found.")
 		return nil
 	}
 	rows := make([][]string, 0, len(page.Results))
-	var last string
-	for _, raw := range page.Results {
-		var r interceptionRow
-		if err := json.Unmarshal(raw, &r); err != nil {
-			return fmt.Errorf("decode interception: %w", err)
-		}
+	for _, r := range page.Results {
 		var in, out int64
 		for _, u := range r.TokenUsages {
 			in += u.InputTokens
@@ -193,16 +133,16 @@ func writeInterceptionsTable(inv *serpent.Invocation, page interceptionsPage) er
 			provider += "/" + r.ProviderName
 		}
 		rows = append(rows, []string{
-			r.ID, formatTime(r.StartedAt), r.Initiator.Username, provider, r.Model, client,
+			r.ID.String(), formatTime(r.StartedAt), r.Initiator.Username, provider, r.Model, client,
 			strconv.FormatInt(in, 10), strconv.FormatInt(out, 10), strconv.Itoa(len(r.ToolUsages)), snippet(prompt, 40),
 		})
-		last = r.ID
 	}
 	if err := writeTable(inv.Stdout, []string{"id", "started at", "initiator", "provider", "model", "client", "input", "output", "tools", "prompt"}, rows); err != nil {
 		return err
 	}
-	if int64(len(rows)) < page.Count {
-		_, _ = fmt.Fprintf(inv.Stderr, "Showing %d of %d; next page: --after-id %s\n", len(rows), page.Count, last)
+	if len(rows) == limit && int64(len(rows)) < page.Count {
+		last := page.Results[len(page.Results)-1].ID
+		_, _ = fmt.Fprintf(inv.Stderr, "%d of %d matching interceptions shown; next page: --after-id %s\n", len(rows), page.Count, last)
 	}
 	return nil
 }

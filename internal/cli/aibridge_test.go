@@ -2,125 +2,166 @@ package cli_test
 
 import (
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
+	"regexp"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"gantry/internal/apitest"
+	"gantry/internal/store"
+	"gantry/sdk"
 )
 
-// interceptionsFake serves GET /api/v2/aibridge/interceptions with a fixed
-// page in the wire shape of the query API and records the requests.
-type interceptionsFake struct {
-	mu       sync.Mutex
-	requests []*http.Request
+// seededInterception is what the gateway would have recorded.
+type seededInterception struct {
+	initiator             uuid.UUID
+	provider, name, model string
+	client                string
+	started               time.Time
+	ended                 bool
+	usages                [][2]int64 // input, output per upstream response
+	prompt                string
+	tools                 []string
 }
 
-const interceptionsBody = `{"count": 3, "results": [
- {"id": "0b6f1f7e-0000-4000-8000-000000000002", "api_key_id": "abcdefghij",
-  "initiator": {"id": "4c1a0000-0000-4000-8000-000000000001", "username": "ada", "name": "Ada"},
-  "provider": "anthropic", "provider_name": "anthropic-eu", "model": "claude-sonnet-4-5", "client": "Claude Code",
-  "started_at": "2026-11-27T10:00:00Z", "ended_at": "2026-11-27T10:00:03Z",
-  "token_usages": [{"input_tokens": 100, "output_tokens": 20}, {"input_tokens": 50, "output_tokens": 5}],
-  "user_prompts": [{"prompt": "Refactor   the\nparser so that it streams tokens instead of buffering the whole file"}],
-  "tool_usages": [{"tool": "Read"}, {"tool": "Edit"}], "future_field": {"kept": true}},
- {"id": "0b6f1f7e-0000-4000-8000-000000000001",
-  "initiator": {"id": "4c1a0000-0000-4000-8000-000000000001", "username": "ada"},
-  "provider": "openai", "provider_name": "openai", "model": "gpt-5", "client": null,
-  "started_at": "2026-11-27T09:00:00Z", "ended_at": "2026-11-27T09:00:01Z",
-  "token_usages": [], "user_prompts": [], "tool_usages": []}
-]}`
-
-func (f *interceptionsFake) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	f.requests = append(f.requests, r.Clone(r.Context()))
-	f.mu.Unlock()
-	rw.Header().Set("Content-Type", "application/json; charset=utf-8")
-	switch {
-	case r.Header.Get("Coder-Session-Token") != "abcdefghij-0123456789abcdefghijkl":
-		rw.WriteHeader(http.StatusUnauthorized)
-		_, _ = rw.Write([]byte(`{"message":"You are signed out or your session has expired. Please sign in again to continue."}`))
-	case r.URL.Path != "/api/v2/aibridge/interceptions":
-		rw.WriteHeader(http.StatusNotFound)
-		_, _ = rw.Write([]byte(`{"message":"Route not found."}`))
-	case r.URL.Query().Get("model") == "empty" || strings.Contains(r.URL.Query().Get("q"), `model:"none"`):
-		_, _ = rw.Write([]byte(`{"count":0,"results":[]}`))
-	default:
-		_, _ = rw.Write([]byte(interceptionsBody))
-	}
-}
-
-func (f *interceptionsFake) last(t *testing.T) *http.Request {
+// seedInterceptions writes gateway records straight into the test store (as
+// the gateway's recorder does) and returns their ids in the given order.
+func seedInterceptions(t *testing.T, st store.Store, in ...seededInterception) []uuid.UUID {
 	t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	require.NotEmpty(t, f.requests)
-	return f.requests[len(f.requests)-1]
+	var b store.AIBridgeBatch
+	ids := make([]uuid.UUID, len(in))
+	for i, s := range in {
+		id := uuid.New()
+		ids[i] = id
+		b.Interceptions = append(b.Interceptions, store.Interception{
+			ID: id, InitiatorID: s.initiator, APIKeyID: "abcdefghij", Provider: s.provider, ProviderName: s.name,
+			Model: s.model, Client: s.client, StartedAt: s.started,
+		})
+		for j, u := range s.usages {
+			b.TokenUsages = append(b.TokenUsages, store.TokenUsage{
+				ID: uuid.New(), InterceptionID: id, ProviderResponseID: "resp-" + string(rune('a'+j)),
+				InputTokens: u[0], OutputTokens: u[1], CreatedAt: s.started.Add(time.Second),
+			})
+		}
+		if s.prompt != "" {
+			b.UserPrompts = append(b.UserPrompts, store.UserPrompt{
+				ID: uuid.New(), InterceptionID: id, Prompt: s.prompt, CreatedAt: s.started,
+			})
+		}
+		for j, tool := range s.tools {
+			b.ToolUsages = append(b.ToolUsages, store.ToolUsage{
+				ID: uuid.New(), InterceptionID: id, ProviderToolCallID: "call-" + string(rune('a'+j)),
+				Tool: tool, Input: `{}`, CreatedAt: s.started.Add(time.Second),
+			})
+		}
+		if s.ended {
+			b.Ends = append(b.Ends, store.InterceptionEnd{ID: id, EndedAt: s.started.Add(3 * time.Second)})
+		}
+	}
+	require.NoError(t, st.InsertAIBridgeBatch(apitest.Context(t, 30*time.Second), b))
+	return ids
 }
 
 func TestAIBridgeInterceptionsList(t *testing.T) {
 	t.Parallel()
-	fake := &interceptionsFake{}
-	srv := httptest.NewServer(fake)
-	t.Cleanup(srv.Close)
-	c := newCLI(t, "GANTRY_URL="+srv.URL, "GANTRY_SESSION_TOKEN=abcdefghij-0123456789abcdefghijkl")
+	client, srv := apitest.New(t)
+	first := apitest.CreateFirstUser(t, client)
+	member, memberUser := apitest.CreateUser(t, client)
+	ownerID := uuid.MustParse(first.UserID)
+	base := time.Now().UTC().Truncate(time.Second).Add(-3 * time.Hour)
 
-	r := c.run("aibridge", "interceptions", "list",
-		"--initiator", "me", "--provider", "anthropic-eu", "--model", "claude sonnet", "--client", "Claude Code",
-		"--started-after", "2026-11-01", "--started-before", "2026-11-27T12:00:00+01:00", "--limit", "2")
-	req := fake.last(t)
-	assert.Equal(t, http.MethodGet, req.Method)
-	assert.Equal(t, `initiator:"me" provider:"anthropic-eu" model:"claude sonnet" client:"Claude Code" `+
-		`started_after:"2026-11-01T00:00:00Z" started_before:"2026-11-27T12:00:00+01:00"`, req.URL.Query().Get("q"))
-	assert.Equal(t, "2", req.URL.Query().Get("limit"))
-	assert.Empty(t, req.URL.Query().Get("after_id"))
+	ids := seedInterceptions(t, srv.Store,
+		seededInterception{
+			initiator: ownerID, provider: "anthropic", name: "anthropic-eu", model: "claude-sonnet-4-5",
+			client: "Claude Code", started: base.Add(time.Hour), ended: true,
+			usages: [][2]int64{{100, 20}, {50, 5}},
+			prompt: "Refactor   the\nparser so that it streams tokens instead of buffering the whole file",
+			tools:  []string{"Read", "Edit"},
+		},
+		seededInterception{
+			initiator: ownerID, provider: "openai", name: "openai", model: "gpt-5", started: base, ended: true,
+			usages: [][2]int64{{7, 3}},
+		},
+		seededInterception{
+			initiator: memberUser.ID, provider: "openai", name: "openai", model: "gpt-5", client: "Codex",
+			started: base.Add(2 * time.Hour), ended: true, prompt: "hi",
+		},
+		// Still running: never listed.
+		seededInterception{
+			initiator: ownerID, provider: "openai", name: "openai", model: "gpt-5", started: base.Add(150 * time.Minute),
+		},
+	)
+	claude, gpt, codex := ids[0].String(), ids[1].String(), ids[2].String()
 
-	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	require.Len(t, lines, 3, r.stdout)
-	assert.Regexp(t, `^ID\s+STARTED AT\s+INITIATOR\s+PROVIDER\s+MODEL\s+CLIENT\s+INPUT\s+OUTPUT\s+TOOLS\s+PROMPT$`, lines[0])
-	assert.Regexp(t, `^0b6f1f7e-0000-4000-8000-000000000002\s+2026-11-27T10:00:00Z\s+ada\s+anthropic/anthropic-eu\s+claude-sonnet-4-5\s+Claude Code\s+150\s+25\s+2\s+Refactor the parser so that it streams…$`, lines[1])
-	assert.Regexp(t, `^0b6f1f7e-0000-4000-8000-000000000001\s+2026-11-27T09:00:00Z\s+ada\s+openai\s+gpt-5\s+Unknown\s+0\s+0\s+0\s*$`, lines[2])
-	assert.Equal(t, "Showing 2 of 3; next page: --after-id 0b6f1f7e-0000-4000-8000-000000000001\n", r.stderr)
-
-	// Without filters only the limit (default 100) is sent; the cursor is passed through.
-	c.run("aibridge", "interceptions", "list", "--after-id", "0b6f1f7e-0000-4000-8000-000000000001")
-	req = fake.last(t)
-	assert.Empty(t, req.URL.Query().Get("q"))
-	assert.Equal(t, "100", req.URL.Query().Get("limit"))
-	assert.Equal(t, "0b6f1f7e-0000-4000-8000-000000000001", req.URL.Query().Get("after_id"))
-
-	// JSON passes the server's objects through, unknown fields included.
-	r = c.run("aibridge", "interceptions", "list", "-o", "json")
-	var page struct {
-		Count   int              `json:"count"`
-		Results []map[string]any `json:"results"`
+	owner := newCLI(t, "GANTRY_URL="+srv.URL.String(), "GANTRY_SESSION_TOKEN="+first.SessionToken)
+	list := func(c *cliEnv, args ...string) []string {
+		t.Helper()
+		r := c.run(append([]string{"aibridge", "interceptions", "list"}, args...)...)
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n")[1:] {
+			got = append(got, strings.Fields(line)[0])
+		}
+		return got
 	}
-	require.NoError(t, json.Unmarshal([]byte(r.stdout), &page))
-	assert.Equal(t, 3, page.Count)
-	require.Len(t, page.Results, 2)
-	assert.Equal(t, map[string]any{"kept": true}, page.Results[0]["future_field"])
 
-	r = c.run("aibridge", "interceptions", "list", "--model", "none")
+	r := owner.run("aibridge", "interceptions", "list")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.Len(t, lines, 4, r.stdout)
+	assert.Regexp(t, `^ID\s+STARTED AT\s+INITIATOR\s+PROVIDER\s+MODEL\s+CLIENT\s+INPUT\s+OUTPUT\s+TOOLS\s+PROMPT$`, lines[0])
+	assert.Regexp(t, `^`+codex+`\s+\S+\s+`+memberUser.Username+`\s+openai\s+gpt-5\s+Codex\s+0\s+0\s+0\s+hi$`, lines[1])
+	assert.Regexp(t, `^`+claude+`\s+`+regexp.QuoteMeta(base.Add(time.Hour).Format(time.RFC3339))+
+		`\s+admin\s+anthropic/anthropic-eu\s+claude-sonnet-4-5\s+Claude Code\s+150\s+25\s+2\s+Refactor the parser so that it streams…$`, lines[2])
+	assert.Regexp(t, `^`+gpt+`\s+\S+\s+admin\s+openai\s+gpt-5\s+Unknown\s+7\s+3\s+0\s*$`, lines[3])
+	assert.Empty(t, r.stderr)
+
+	// Each filter reaches the server.
+	assert.Equal(t, []string{claude, gpt}, list(owner, "--initiator", "me"))
+	assert.Equal(t, []string{codex}, list(owner, "--initiator", memberUser.Username))
+	assert.Equal(t, []string{claude}, list(owner, "--provider", "anthropic-eu"))
+	assert.Equal(t, []string{codex, gpt}, list(owner, "--model", "gpt-5"))
+	assert.Equal(t, []string{codex}, list(owner, "--client", "Codex"))
+	assert.Equal(t, []string{gpt}, list(owner, "--client", "Unknown"))
+	assert.Equal(t, []string{codex, claude}, list(owner, "--started-after", base.Add(30*time.Minute).Format(time.RFC3339)))
+	assert.Equal(t, []string{gpt}, list(owner, "--started-before", base.Add(30*time.Minute).Format(time.RFC3339)))
+
+	// Paging with the cursor the table suggests.
+	r = owner.run("aibridge", "interceptions", "list", "--limit", "2")
+	assert.Equal(t, "2 of 3 matching interceptions shown; next page: --after-id "+claude+"\n", r.stderr)
+	assert.Equal(t, []string{gpt}, list(owner, "--limit", "2", "--after-id", claude))
+
+	r = owner.run("aibridge", "interceptions", "list", "-o", "json")
+	var page sdk.AIBridgeListInterceptionsResponse
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &page))
+	assert.EqualValues(t, 3, page.Count)
+	require.Len(t, page.Results, 3)
+	assert.Equal(t, ids[0], page.Results[1].ID)
+	require.Len(t, page.Results[1].TokenUsages, 2)
+	assert.EqualValues(t, 150, page.Results[1].TokenUsages[0].InputTokens+page.Results[1].TokenUsages[1].InputTokens)
+	assert.Equal(t, "admin", page.Results[1].Initiator.Username)
+
+	r = owner.run("aibridge", "interceptions", "list", "--model", "none")
 	assert.Empty(t, r.stdout)
 	assert.Equal(t, "No interceptions found.\n", r.stderr)
-	r = c.run("aibridge", "interceptions", "list", "--model", "none", "-o", "json")
+	r = owner.run("aibridge", "interceptions", "list", "--model", "none", "-o", "json")
 	assert.JSONEq(t, `{"count":0,"results":[]}`, r.stdout)
 
-	// Bad input is refused before any request.
-	before := len(fake.requests)
-	assert.Contains(t, c.fail("aibridge", "interceptions", "list", "--limit", "0"), "--limit must be between 1 and 1000")
-	assert.Contains(t, c.fail("aibridge", "interceptions", "list", "--limit", "1001"), "--limit must be between 1 and 1000")
-	assert.Contains(t, c.fail("aibridge", "interceptions", "list", "--started-after", "yesterday"), `--started-after: "yesterday" is neither`)
-	fake.mu.Lock()
-	assert.Len(t, fake.requests, before)
-	fake.mu.Unlock()
+	// Members see only their own.
+	m := newCLI(t, "GANTRY_URL="+srv.URL.String(), "GANTRY_SESSION_TOKEN="+member.SessionToken)
+	assert.Equal(t, []string{codex}, list(m))
+
+	// Bad input is refused before any request, with the flag named.
+	assert.Contains(t, owner.fail("aibridge", "interceptions", "list", "--limit", "0"), "--limit must be between 1 and 1000")
+	assert.Contains(t, owner.fail("aibridge", "interceptions", "list", "--limit", "1001"), "--limit must be between 1 and 1000")
+	assert.Contains(t, owner.fail("aibridge", "interceptions", "list", "--started-after", "yesterday"), `--started-after: "yesterday" is neither`)
+	assert.Contains(t, owner.fail("aibridge", "interceptions", "list", "--after-id", "42"), `--after-id "42" is not an interception id`)
 
 	// Server errors reach the user with their message.
-	bad := newCLI(t, "GANTRY_URL="+srv.URL, "GANTRY_SESSION_TOKEN=zzzzzzzzzz-0123456789abcdefghijkl")
+	bad := newCLI(t, "GANTRY_URL="+srv.URL.String(), "GANTRY_SESSION_TOKEN=zzzzzzzzzz-0123456789abcdefghijkl")
 	stderr := bad.fail("aibridge", "interceptions", "list")
 	assert.Contains(t, stderr, "401")
-	assert.Contains(t, stderr, "You are signed out")
+	assert.Contains(t, stderr, "gantry login")
 }
