@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"gantry/internal/store"
 )
@@ -72,6 +73,9 @@ type Options struct {
 	Transport http.RoundTripper
 	// Now returns the current time (tests may replace it).
 	Now func() time.Time
+	// Registerer receives the gateway's metrics (see metrics.go); nil
+	// keeps them unregistered.
+	Registerer prometheus.Registerer
 }
 
 // Route prefixes the gateway answers under. The API mounts the gateway for
@@ -87,6 +91,7 @@ type Gateway struct {
 	transport http.RoundTripper
 	providers map[string]*provider
 	rec       *recorder
+	m         *metrics
 
 	// Shutdown: mu guards closing against new in-flight registrations.
 	mu       sync.RWMutex
@@ -155,8 +160,14 @@ func New(opts Options) (*Gateway, error) {
 	if g.transport == nil {
 		g.transport = NewTransport(cfg)
 	}
+	rec := newRecorder(opts.Store, cfg.Recorder, opts.Logger, cfg.StructuredLogging)
+	m, err := newMetrics(opts.Registerer, rec)
+	if err != nil {
+		_ = rec.close(context.Background())
+		return nil, fmt.Errorf("aibridge: register metrics: %w", err)
+	}
+	g.rec, g.m = rec, m
 	g.base, g.cancelBase = context.WithCancel(context.Background())
-	g.rec = newRecorder(opts.Store, cfg.Recorder, opts.Logger, cfg.StructuredLogging)
 	return g, nil
 }
 
@@ -250,6 +261,7 @@ func (g *Gateway) leave() {
 // ServeHTTP implements http.Handler. It expects the full request path
 // (/api/v2/aibridge/<name>/...).
 func (g *Gateway) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	arrived := time.Now()
 	path := r.URL.Path
 	var rest string
 	for _, pfx := range mountPrefixes {
@@ -267,47 +279,56 @@ func (g *Gateway) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	} else if r.Header.Get("Anthropic-Version") != "" {
 		shape = shapeAnthropic
 	}
+	reject := func(reason string, e *gwError) {
+		label := "unknown" // never a client-chosen string: bounded label values
+		if p != nil {
+			label = p.Name
+		}
+		g.m.rejections.WithLabelValues(label, reason).Inc()
+		e.write(rw, shape)
+	}
 	if !g.enter() {
-		errUnavailable("server closed", 5).write(rw, shape)
+		reject("shutting_down", errUnavailable("server closed", 5))
 		return
 	}
 	defer g.leave()
 
 	token, byok := extractToken(r.Header)
 	if token == "" {
-		errNoAuth().write(rw, shape)
+		reject("unauthenticated", errNoAuth())
 		return
 	}
 	actor, err := g.auth.Authenticate(r.Context(), token)
 	if err != nil {
 		if errors.Is(err, ErrUnauthorized) {
-			errUnauthorized().write(rw, shape)
+			reject("unauthorized", errUnauthorized())
 			return
 		}
 		g.log.ErrorContext(r.Context(), "aibridge: authenticate", "error", err)
-		errUnavailable("authentication is temporarily unavailable", 1).write(rw, shape)
+		reject("auth_unavailable", errUnavailable("authentication is temporarily unavailable", 1))
 		return
 	}
 	if p == nil {
-		errNotFound("route not supported: "+r.Method+" "+path).write(rw, shape)
+		reject("not_found", errNotFound("route not supported: "+r.Method+" "+path))
 		return
 	}
 	if byok && !g.cfg.AllowBYOK && p.Type != TypeCopilot {
-		errForbidden("BYOK mode is not enabled").write(rw, shape)
+		reject("byok_disabled", errForbidden("BYOK mode is not enabled"))
 		return
 	}
 	rt := classify(p.Type, r.Method, sub)
 	switch rt.kind {
 	case routeIntercept:
 		if p.Bedrock != nil {
-			errNotImplemented("AWS Bedrock providers are not supported by this gantry version").write(rw, shape)
+			reject("bedrock", errNotImplemented("AWS Bedrock providers are not supported by this gantry version"))
 			return
 		}
-		g.intercept(rw, r, p, rt, actor, byok)
+		g.intercept(rw, r, p, rt, actor, byok, arrived)
 	case routePassthrough:
+		g.m.passthrough.WithLabelValues(p.Name, rt.endpoint, r.Method).Inc()
 		g.passthrough(rw, r, p, rt, byok)
 	default:
-		errNotFound("route not supported: "+r.Method+" "+path).write(rw, shape)
+		reject("not_found", errNotFound("route not supported: "+r.Method+" "+path))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -131,6 +132,7 @@ type harness struct {
 	mocks  map[string]*mockupstream.Server
 	rec    *memWriter
 	client *http.Client
+	reg    *prometheus.Registry
 }
 
 // newHarness starts one mock upstream per provider ("anthropic" of type
@@ -165,7 +167,8 @@ func newHarness(t *testing.T, providers []aibridge.Provider, mutate func(*aibrid
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	gw, err := aibridge.New(aibridge.Options{Config: cfg, Auth: staticAuth, Store: h.rec})
+	h.reg = prometheus.NewRegistry()
+	gw, err := aibridge.New(aibridge.Options{Config: cfg, Auth: staticAuth, Store: h.rec, Registerer: h.reg})
 	require.NoError(t, err)
 	h.gw = gw
 	h.srv = httptest.NewServer(gw)

@@ -33,11 +33,35 @@ type interception struct {
 	stream bool
 	info   reqInfo
 	tap    tap
+	model  string
+	client string
+	actor  Actor
+
+	// Timing for the overhead and time-to-first-byte metrics: arrival,
+	// the moment the upstream call starts, and when its body ended.
+	arrived, upstreamStart, upstreamEnd time.Time
+	firstByte                           bool
+	failed                              bool
+}
+
+// sentFirstByte observes time to first byte once.
+func (ix *interception) sentFirstByte() {
+	if !ix.firstByte {
+		ix.firstByte = true
+		ix.g.m.ttfb.WithLabelValues(ix.p.Name, ix.rt.endpoint).Observe(time.Since(ix.arrived).Seconds())
+	}
+}
+
+// serverTiming tells the client how long gantry spent before calling the
+// upstream (the benchmark compares it with its black-box measurement).
+func (ix *interception) serverTiming(h http.Header) {
+	pre := ix.upstreamStart.Sub(ix.arrived)
+	h.Set("Server-Timing", "gantry;dur="+strconv.FormatFloat(float64(pre.Microseconds())/1000, 'f', 3, 64))
 }
 
 // intercept handles an intercepted route: parse, record the start, call the
 // upstream, relay while tapping, record the rest and the end.
-func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider, rt route, actor Actor, byok bool) {
+func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider, rt route, actor Actor, byok bool, arrived time.Time) {
 	shape := shapeOf(p.Type)
 	if p.Type == TypeCopilot && r.Header.Get("Authorization") == "" {
 		(&gwError{status: http.StatusUnauthorized, openAIType: "invalid_request_error", openAICode: "invalid_api_key",
@@ -59,12 +83,16 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 		return
 	}
 
-	ix := &interception{g: g, id: uuid.New(), p: p, rt: rt, stream: info.stream, info: info}
 	client := guessClient(r.Header)
 	model := info.model
 	if model == "" {
 		model = "unknown"
 	}
+	ix := &interception{g: g, id: uuid.New(), p: p, rt: rt, stream: info.stream, info: info,
+		model: model, client: client, actor: actor, arrived: arrived}
+	inflight := g.m.inflight.WithLabelValues(p.Name, model, rt.endpoint)
+	inflight.Inc()
+	defer inflight.Dec()
 	g.rec.start(&store.Interception{
 		ID:              ix.id,
 		InitiatorID:     actor.UserID,
@@ -114,8 +142,11 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 	ureq.Host = ureq.URL.Host
 	ureq.Header = g.outboundHeaders(r.Header, p, byok, true, &actor)
 
+	ix.upstreamStart = time.Now()
 	resp, err := g.transport.RoundTrip(ureq)
 	if err != nil {
+		ix.failed = true
+		ix.upstreamEnd = time.Now()
 		if r.Context().Err() != nil {
 			return // the client left; nothing to answer
 		}
@@ -129,7 +160,11 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		// Upstream errors are relayed as they are: status, headers and the
 		// provider's own body (request_id included).
+		ix.failed = true
+		ix.serverTiming(rw.Header())
+		ix.sentFirstByte()
 		g.relayVerbatim(rw, resp, ix.id)
+		ix.upstreamEnd = time.Now()
 	case isEventStream(resp.Header.Get("Content-Type")):
 		ix.relayStream(rw, r, resp, ctx, idle)
 	default:
@@ -236,7 +271,9 @@ func (ix *interception) relayBlocking(rw http.ResponseWriter, resp *http.Respons
 	h := rw.Header()
 	copyResponseHeaders(h, resp.Header)
 	h.Set(InterceptionIDHeader, ix.id.String())
+	ix.serverTiming(h)
 	rw.WriteHeader(resp.StatusCode)
+	ix.sentFirstByte()
 	capHint := 8 << 10
 	if resp.ContentLength > 0 && resp.ContentLength < 64<<20 {
 		capHint = int(resp.ContentLength)
@@ -256,9 +293,13 @@ func (ix *interception) relayBlocking(rw http.ResponseWriter, resp *http.Respons
 			}
 		}
 		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				ix.failed = true
+			}
 			break
 		}
 	}
+	ix.upstreamEnd = time.Now()
 	ix.tap.body(captured.Bytes())
 }
 
@@ -292,9 +333,12 @@ func (ix *interception) relayStream(rw http.ResponseWriter, r *http.Request, res
 		h.Del("Content-Length")
 		h.Set(InterceptionIDHeader, ix.id.String())
 		h.Set("X-Accel-Buffering", "no")
+		ix.serverTiming(h)
 		rw.WriteHeader(resp.StatusCode)
 		committed = true
+		ix.sentFirstByte()
 	}
+	defer func() { ix.upstreamEnd = time.Now() }()
 	clientGone := false
 	var readErr error
 	start, end, scanned := 0, 0, 0
@@ -344,6 +388,7 @@ func (ix *interception) relayStream(rw http.ResponseWriter, r *http.Request, res
 			}
 		}
 		if clientGone {
+			ix.failed = true
 			return
 		}
 		if readErr != nil {
@@ -368,6 +413,7 @@ func (ix *interception) relayStream(rw http.ResponseWriter, r *http.Request, res
 		// Process what arrived before acting on an error or EOF.
 		readErr = err
 	}
+	ix.failed = true
 	if r.Context().Err() != nil {
 		return // the client left
 	}
@@ -398,6 +444,7 @@ func (ix *interception) finish() {
 	if ix.tap != nil {
 		obs = ix.tap.result()
 	}
+	ix.observe(&obs)
 	if u := obs.usage; u != nil {
 		f.usages = append(f.usages, store.TokenUsage{
 			ID: uuid.New(), InterceptionID: ix.id, ProviderResponseID: obs.responseID,
@@ -425,4 +472,47 @@ func (ix *interception) finish() {
 		})
 	}
 	ix.g.rec.finish(f)
+}
+
+// observe updates the metrics for a finished interception.
+func (ix *interception) observe(obs *observed) {
+	now := time.Now()
+	m, name, route := ix.g.m, ix.p.Name, ix.rt.endpoint
+	if obs.streamError != "" {
+		ix.failed = true
+	}
+	status := "completed"
+	if ix.failed {
+		status = "failed"
+	}
+	initiator := ix.actor.UserID.String()
+	m.interceptions.WithLabelValues(name, ix.model, status, route, http.MethodPost, initiator, ix.client).Inc()
+	m.duration.WithLabelValues(name, ix.model).Observe(now.Sub(ix.arrived).Seconds())
+	if !ix.upstreamStart.IsZero() {
+		overhead := ix.upstreamStart.Sub(ix.arrived)
+		if !ix.upstreamEnd.IsZero() {
+			overhead += max(0, now.Sub(ix.upstreamEnd))
+		}
+		m.overhead.WithLabelValues(name, route).Observe(overhead.Seconds())
+	}
+	if ix.info.hasPrompt {
+		m.prompts.WithLabelValues(name, ix.model, initiator, ix.client).Inc()
+	}
+	if u := obs.usage; u != nil {
+		add := func(typ string, v int64) {
+			if v > 0 {
+				m.tokens.WithLabelValues(name, ix.model, typ, initiator, ix.client).Add(float64(v))
+			}
+		}
+		add("input", u.input)
+		add("output", u.output)
+		add("cache_read_input_tokens", u.cacheRead)
+		add("cache_write_input_tokens", u.cacheWrite)
+		for _, e := range u.extras {
+			add(e.key, e.val)
+		}
+	}
+	for _, t := range obs.tools {
+		m.nonInjectedTools.WithLabelValues(name, ix.model, t.name).Inc()
+	}
 }

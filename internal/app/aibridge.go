@@ -29,10 +29,11 @@ func (s *Server) aibridgeOptions(ctx context.Context) (api.AIBridgeOptions, erro
 		return api.AIBridgeOptions{}, err
 	}
 	gw, err := aibridge.New(aibridge.Options{
-		Config: cfg,
-		Auth:   gatewayAuth{s.authn},
-		Store:  s.store,
-		Logger: s.logger.With("component", "aibridge"),
+		Config:     cfg,
+		Auth:       gatewayAuth{s.authn},
+		Store:      s.store,
+		Logger:     s.logger.With("component", "aibridge"),
+		Registerer: s.registry,
 	})
 	if err != nil {
 		return api.AIBridgeOptions{}, err
