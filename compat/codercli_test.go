@@ -114,6 +114,12 @@ func (c *coderCLI) run(args ...string) (stdout, stderr string) {
 // try is run without the exit status check.
 func (c *coderCLI) try(args ...string) (stdout, stderr string, err error) {
 	c.t.Helper()
+	return c.tryIn("", args...)
+}
+
+// tryIn is try with text on standard input (answers to prompts).
+func (c *coderCLI) tryIn(stdin string, args ...string) (stdout, stderr string, err error) {
+	c.t.Helper()
 	ctx, cancel := context.WithTimeout(c.t.Context(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.bin, args...)
@@ -124,7 +130,7 @@ func (c *coderCLI) try(args ...string) (stdout, stderr string, err error) {
 		"NO_COLOR=1",
 		"TERM=dumb",
 	}
-	cmd.Stdin = strings.NewReader("")
+	cmd.Stdin = strings.NewReader(stdin)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err = cmd.Run()
@@ -182,6 +188,33 @@ func TestCoderCLI(t *testing.T) {
 			out, _ := cli.run("users", "list")
 			assert.Regexp(t, `(?m)^USERNAME\s+EMAIL\s+CREATED AT\s+STATUS`, out)
 			assert.Regexp(t, `(?m)^admin\s+admin@example\.com\s+.+\s+active\s*$`, out)
+		})
+
+		t.Run("users create show suspend delete", func(t *testing.T) {
+			cli := cli.in(t)
+			// These commands report on stderr.
+			_, errOut := cli.run("users", "create", "--username", "bob", "--email", "bob@example.com",
+				"--full-name", "Bob Builder", "--password", "Bob-Secret-pass-9", "--login-type", "password")
+			assert.Contains(t, errOut, "bob@example.com")
+
+			out, _ := cli.run("users", "show", "bob")
+			assert.Regexp(t, `(?m)^Username:\s+bob\s*$`, out)
+			assert.Regexp(t, `(?m)^Full name:\s+Bob Builder\s*$`, out)
+
+			out, errOut, err := cli.tryIn("yes\n", "users", "suspend", "bob")
+			require.NoError(t, err, "coder users suspend bob\nstdout:\n%s\nstderr:\n%s", out, errOut)
+			out, _ = cli.run("users", "list")
+			assert.Regexp(t, `(?m)^bob\s+bob@example\.com\s+.+\s+suspended\s*$`, out)
+
+			out, errOut, err = cli.tryIn("yes\n", "users", "activate", "bob")
+			require.NoError(t, err, "coder users activate bob\nstdout:\n%s\nstderr:\n%s", out, errOut)
+			out, _ = cli.run("users", "list")
+			assert.Regexp(t, `(?m)^bob\s+bob@example\.com\s+.+\s+active\s*$`, out)
+
+			_, errOut = cli.run("users", "delete", "bob")
+			assert.Contains(t, errOut, "Successfully deleted bob.")
+			out, _ = cli.run("users", "list")
+			assert.NotContains(t, out, "bob")
 		})
 
 		t.Run("tokens", func(t *testing.T) {
