@@ -92,6 +92,10 @@ type Gateway struct {
 	providers map[string]*provider
 	rec       *recorder
 	m         *metrics
+	breakers  *breakers    // nil when the circuit breaker is disabled
+	limiter   *rateLimiter // nil when the rate limit is off
+	// intercepting counts intercepted requests for MaxConcurrency.
+	intercepting atomic.Int64
 
 	// Shutdown: mu guards closing against new in-flight registrations.
 	mu       sync.RWMutex
@@ -167,6 +171,12 @@ func New(opts Options) (*Gateway, error) {
 		return nil, fmt.Errorf("aibridge: register metrics: %w", err)
 	}
 	g.rec, g.m = rec, m
+	if cfg.CircuitBreaker.Enabled {
+		g.breakers = newBreakers(cfg.CircuitBreaker, m, opts.Logger)
+	}
+	if cfg.RateLimit > 0 {
+		g.limiter = newRateLimiter(cfg.RateLimit)
+	}
 	g.base, g.cancelBase = context.WithCancel(context.Background())
 	return g, nil
 }
@@ -322,6 +332,24 @@ func (g *Gateway) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		if p.Bedrock != nil {
 			reject("bedrock", errNotImplemented("AWS Bedrock providers are not supported by this gantry version"))
 			return
+		}
+		if g.limiter != nil {
+			key := actor.APIKeyID
+			if key == "" {
+				key = actor.UserID.String()
+			}
+			if !g.limiter.allow(key) {
+				reject("rate_limited", errRateLimited(1))
+				return
+			}
+		}
+		if limit := int64(g.cfg.MaxConcurrency); limit > 0 {
+			if g.intercepting.Add(1) > limit {
+				g.intercepting.Add(-1)
+				reject("at_capacity", errAtCapacity())
+				return
+			}
+			defer g.intercepting.Add(-1)
 		}
 		g.intercept(rw, r, p, rt, actor, byok, arrived)
 	case routePassthrough:

@@ -42,6 +42,8 @@ type interception struct {
 	arrived, upstreamStart, upstreamEnd time.Time
 	firstByte                           bool
 	failed                              bool
+	// status is what the client was answered (for the circuit breaker).
+	status int
 }
 
 // sentFirstByte observes time to first byte once.
@@ -119,6 +121,17 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 	}
 	ix.tap = newTap(rt.api, dropUsage)
 
+	if g.breakers != nil {
+		// The interception is recorded even when the breaker rejects it.
+		key := breakerKey{p.Name, rt.endpoint, model}
+		if !g.breakers.allow(key) {
+			ix.failed = true
+			errUnavailable("circuit breaker is open", g.breakers.retryAfter()).write(rw, shape)
+			return
+		}
+		defer func() { g.breakers.done(key, isBreakerFailure(p.Type, ix.status)) }()
+	}
+
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	stopBase := context.AfterFunc(g.base, func() { cancel(errShutdown) })
@@ -151,10 +164,12 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 			return // the client left; nothing to answer
 		}
 		ge := g.upstreamError(ctx, err, p)
+		ix.status = ge.status
 		ge.write(rw, shape)
 		return
 	}
 	defer resp.Body.Close()
+	ix.status = resp.StatusCode
 
 	switch {
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
@@ -428,6 +443,7 @@ func (ix *interception) relayStream(rw http.ResponseWriter, r *http.Request, res
 		ge = errBadGateway("upstream stream interrupted")
 	}
 	if !committed {
+		ix.status = ge.status
 		ge.write(rw, shapeOf(ix.p.Type))
 		return
 	}
