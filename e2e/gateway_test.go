@@ -26,6 +26,9 @@ func TestAgentsThroughGantry(t *testing.T) {
 	anthropicMock, openaiMock := startMock(t), startMock(t)
 	anthropicP := provider{Type: "anthropic", Name: "anthropic-e2e", Key: "sk-ant-e2e-central-" + nonce(t), BaseURL: anthropicMock.URL()}
 	openaiP := provider{Type: "openai", Name: "openai-e2e", Key: "sk-oai-e2e-central-" + nonce(t), BaseURL: openaiMock.URL() + "/v1"}
+	// Codex with its built-in OpenAI provider, on its own provider and mock.
+	builtinMock := startMock(t)
+	builtinP := provider{Type: "openai", Name: "openai-builtin", Key: "sk-oai-e2e-builtin", BaseURL: builtinMock.URL() + "/v1"}
 	// Claude Code's agentic loop runs on its own provider and mock.
 	toolsMock := startMock(t)
 	toolsP := provider{Type: "anthropic", Name: "anthropic-tools", Key: "sk-ant-e2e-tools", BaseURL: toolsMock.URL()}
@@ -34,7 +37,7 @@ func TestAgentsThroughGantry(t *testing.T) {
 	rejectAnthropicMock, rejectOpenAIMock := startMock(t), startMock(t)
 	rejectAnthropicP := provider{Type: "anthropic", Name: "anthropic-reject", Key: "sk-ant-e2e-reject", BaseURL: rejectAnthropicMock.URL()}
 	rejectOpenAIP := provider{Type: "openai", Name: "openai-reject", Key: "sk-oai-e2e-reject", BaseURL: rejectOpenAIMock.URL() + "/v1"}
-	d := startGantry(t, anthropicP, openaiP, toolsP, rejectAnthropicP, rejectOpenAIP)
+	d := startGantry(t, anthropicP, openaiP, builtinP, toolsP, rejectAnthropicP, rejectOpenAIP)
 	dev, devUser := d.member(t, "dev")
 	// The shape of a gantry token (<10-char id>-<22-char secret>), never issued.
 	bogus := "e2eBogus00-" + strings.Repeat("x", 22)
@@ -92,6 +95,33 @@ func TestAgentsThroughGantry(t *testing.T) {
 		}
 		require.Equal(t, tokensOf(want), tokensOf(total), "recorded usage must equal what the upstream reported")
 		require.Equal(t, 1, prompts, "only the first request of the loop has a user prompt")
+	})
+
+	// The other common Codex setup: openai_base_url and OPENAI_API_KEY.
+	// Codex then tries a WebSocket on GET /v1/responses first; whatever
+	// gantry answers, the turn must still complete over HTTP and be recorded.
+	// (A 404 costs 7 attempts, about 6 s; see docs/clients-wire-notes.md.)
+	t.Run("CodexBuiltinProvider", func(t *testing.T) {
+		t.Parallel()
+		key, keyID := token(t, dev, "codex-builtin")
+		prompt := "e2e codex builtin " + nonce(t) + ": say hello"
+		res := codexSetupTurn(t, bins.codex, codexBuiltinProvider, d.bridgeURL(builtinP.Name)+"/v1", key, prompt)
+		require.Equal(t, []string{mockText}, trimAll(res.messages))
+		// Codex reports each refused WebSocket attempt as a (recovered) error.
+		t.Logf("WebSocket attempts Codex retried before falling back to HTTP: %d", len(res.errors))
+
+		calls := modelCalls(builtinMock, "/v1/responses")
+		require.NotEmpty(t, calls)
+		for _, c := range calls {
+			require.Equal(t, "Bearer "+builtinP.Key, c.Header.Get("Authorization"))
+			requireNoSecret(t, c, key)
+		}
+		got := waitInterceptions(t, d.owner, "provider:"+builtinP.Name, len(calls))
+		for _, ic := range got {
+			requireInterception(t, ic, devUser.ID.String(), keyID, "openai", builtinP.Name, codexModel, "Codex")
+			require.Len(t, ic.UserPrompts, 1)
+			require.Equal(t, prompt, ic.UserPrompts[0].Prompt)
+		}
 	})
 
 	// A token gantry does not know must stop both agents at once (a 401

@@ -240,12 +240,10 @@ type claudeResult struct {
 	} `json:"usage"`
 }
 
-// codexConfig is $CODEX_HOME/config.toml: one custom Responses provider and
-// every switch that stops Codex's other traffic (update check, analytics,
-// feedback, plugin and app sync, which clone from and call outside hosts).
-const codexConfig = `model = %q
-model_provider = "gantry"
-check_for_update_on_startup = false
+// codexQuiet is the part of $CODEX_HOME/config.toml that stops Codex's
+// traffic besides the model calls: the update check, analytics, feedback and
+// the plugin and app sync (which clone from and call outside hosts).
+const codexQuiet = `check_for_update_on_startup = false
 
 [analytics]
 enabled = false
@@ -257,34 +255,82 @@ enabled = false
 plugins = false
 remote_plugin = false
 apps = false
+`
 
-[model_providers.gantry]
+// codexSetup is how Codex is pointed at its model.
+type codexSetup int
+
+const (
+	// codexCustomProvider: a [model_providers] entry with wire_api
+	// "responses" and the token in env_key (the documented setup). Codex
+	// then posts to /responses straight away.
+	codexCustomProvider codexSetup = iota
+	// codexBuiltinProvider: the built-in OpenAI provider with
+	// openai_base_url and the token stored by `codex login --with-api-key`
+	// (the built-in provider ignores OPENAI_API_KEY in the environment).
+	// Codex then first tries a WebSocket on GET /responses and falls back
+	// to HTTP.
+	codexBuiltinProvider
+)
+
+// codexRun runs `codex exec --json` against baseURL (ending in /v1) with
+// token as the provider key.
+func codexRun(t *testing.T, bin, baseURL, token, prompt string) agentRun {
+	t.Helper()
+	return codexRunSetup(t, bin, codexCustomProvider, baseURL, token, prompt)
+}
+
+func codexRunSetup(t *testing.T, bin string, setup codexSetup, baseURL, token, prompt string) agentRun {
+	t.Helper()
+	home := t.TempDir()
+	codexHome := filepath.Join(home, ".codex")
+	require.NoError(t, os.MkdirAll(codexHome, 0o700))
+	env := append(baseEnv(home), "CODEX_HOME="+codexHome)
+	var cfg string
+	switch setup {
+	case codexCustomProvider:
+		cfg = fmt.Sprintf("model = %q\nmodel_provider = \"gantry\"\n%s\n", codexModel, codexQuiet) +
+			fmt.Sprintf(`[model_providers.gantry]
 name = "gantry"
 base_url = %q
 env_key = "GANTRY_TOKEN"
 wire_api = "responses"
 request_max_retries = 0
 stream_max_retries = 0
-`
-
-// codexRun runs `codex exec --json` against baseURL (ending in /v1) with
-// token as the provider key.
-func codexRun(t *testing.T, bin, baseURL, token, prompt string) agentRun {
-	t.Helper()
-	home := t.TempDir()
-	codexHome := filepath.Join(home, ".codex")
-	require.NoError(t, os.MkdirAll(codexHome, 0o700))
-	require.NoError(t, os.WriteFile(filepath.Join(codexHome, "config.toml"),
-		fmt.Appendf(nil, codexConfig, codexModel, baseURL), 0o600))
-	env := append(baseEnv(home), "CODEX_HOME="+codexHome, "GANTRY_TOKEN="+token)
+`, baseURL)
+		env = append(env, "GANTRY_TOKEN="+token)
+	case codexBuiltinProvider:
+		cfg = fmt.Sprintf("model = %q\nopenai_base_url = %q\n%s", codexModel, baseURL, codexQuiet)
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(codexHome, "config.toml"), []byte(cfg), 0o600))
+	if setup == codexBuiltinProvider {
+		// Stores the key in $CODEX_HOME/auth.json; no network involved.
+		ctx, cancel := context.WithTimeout(t.Context(), agentTimeout)
+		defer cancel()
+		login := exec.CommandContext(ctx, bin, "login", "--with-api-key")
+		login.Env, login.Dir, login.Stdin = env, home, strings.NewReader(token)
+		out, err := login.CombinedOutput()
+		require.NoError(t, err, "codex login --with-api-key: %s", out)
+	}
 	return runAgent(t, bin, []string{"exec", "--json", "--skip-git-repo-check", prompt}, env, t.TempDir())
 }
 
-// codex runs Codex, requires a completed turn and returns what its event
+// codex runs Codex with a custom provider, requires a completed turn without
+// any error event (not even a retried one) and returns what its event
 // stream reported.
 func codex(t *testing.T, bin, baseURL, token, prompt string) codexResult {
 	t.Helper()
-	run := codexRun(t, bin, baseURL, token, prompt).mustSucceed(t, "codex")
+	res := codexSetupTurn(t, bin, codexCustomProvider, baseURL, token, prompt)
+	require.Empty(t, res.errors, "codex reported errors")
+	return res
+}
+
+// codexSetupTurn runs Codex and requires a completed turn; error events that
+// Codex recovered from (reconnects) are returned in codexResult.errors.
+
+func codexSetupTurn(t *testing.T, bin string, setup codexSetup, baseURL, token, prompt string) codexResult {
+	t.Helper()
+	run := codexRunSetup(t, bin, setup, baseURL, token, prompt).mustSucceed(t, "codex")
 	var res codexResult
 	sc := bufio.NewScanner(strings.NewReader(run.stdout))
 	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
@@ -309,12 +355,13 @@ func codex(t *testing.T, bin, baseURL, token, prompt string) codexResult {
 		case ev.Type == "turn.completed" && ev.Usage != nil:
 			res.usage = *ev.Usage
 			res.completed = true
-		case ev.Type == "turn.failed" || ev.Type == "error":
+		case ev.Type == "turn.failed":
+			t.Fatalf("codex turn failed: %s\nstderr:\n%s", sc.Text(), tail(run.stderr))
+		case ev.Type == "error":
 			res.errors = append(res.errors, sc.Text())
 		}
 	}
 	require.NoError(t, sc.Err())
-	require.Empty(t, res.errors, "codex reported errors\nstderr:\n%s", tail(run.stderr))
 	require.True(t, res.completed, "codex printed no turn.completed event\nstdout:\n%s\nstderr:\n%s", tail(run.stdout), tail(run.stderr))
 	return res
 }
