@@ -187,9 +187,20 @@ type serverConfig struct {
 // its output is logged if the test failed.
 func startGantry(t *testing.T, cfg serverConfig) *server {
 	t.Helper()
-	s := launchGantry(t, cfg)
-	waitReady(t, s)
-	return s
+	// freeAddr's port may be taken by another process before gantry binds
+	// it; then gantry exits at once and is started again on another port.
+	for attempt := 1; ; attempt++ {
+		s := launchGantry(t, cfg)
+		err := waitReady(s)
+		if err == nil {
+			return s
+		}
+		if attempt < 3 && strings.Contains(s.logs.String(), "address already in use") {
+			t.Logf("gantry could not bind %s, retrying on another port", s.URL.Host)
+			continue
+		}
+		t.Fatal(err)
+	}
 }
 
 // launchGantry starts the process without waiting for it to be ready.
@@ -266,15 +277,14 @@ func (s *server) stop(t *testing.T) {
 
 // waitReady polls GET /api/v2/buildinfo until it answers 200, the process
 // exits or 90 seconds pass.
-func waitReady(t *testing.T, s *server) {
-	t.Helper()
+func waitReady(s *server) error {
 	deadline := time.Now().Add(90 * time.Second)
 	client := &http.Client{Timeout: 2 * time.Second}
 	var last string
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.done:
-			t.Fatalf("gantry exited before becoming ready: %v\n%s", s.err, s.logs.String())
+			return fmt.Errorf("gantry exited before becoming ready: %v\n%s", s.err, s.logs.String())
 		default:
 		}
 		resp, err := client.Get(s.URL.String() + "/api/v2/buildinfo")
@@ -282,7 +292,14 @@ func waitReady(t *testing.T, s *server) {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				// The answer must come from this process, not from another
+				// server that holds the port this one failed to bind.
+				select {
+				case <-s.done:
+					return fmt.Errorf("gantry exited before becoming ready: %v\n%s", s.err, s.logs.String())
+				case <-time.After(100 * time.Millisecond):
+					return nil
+				}
 			}
 			last = fmt.Sprintf("status %d: %s", resp.StatusCode, body)
 		} else {
@@ -290,7 +307,7 @@ func waitReady(t *testing.T, s *server) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("gantry at %s not ready within 90s (last: %s)", s.URL, last)
+	return fmt.Errorf("gantry at %s not ready within 90s (last: %s)", s.URL, last)
 }
 
 // freeAddr returns a loopback address with a port that was free a moment

@@ -27,8 +27,8 @@ func TestReplicasSharePostgres(t *testing.T) {
 	// their migrations race.
 	a := launchGantry(t, serverConfig{pgURL: pgURL})
 	b := launchGantry(t, serverConfig{pgURL: pgURL})
-	waitReady(t, a)
-	waitReady(t, b)
+	require.NoError(t, waitReady(a), "replica A")
+	require.NoError(t, waitReady(b), "replica B")
 
 	ctx := testContext(t, 2*time.Minute)
 	anonA, anonB := codersdk.New(a.URL), codersdk.New(b.URL)
