@@ -328,3 +328,50 @@ func TestCoderCLIVersionMismatch(t *testing.T) {
 	assert.Contains(t, out, "You're authenticated as admin")
 	assert.Contains(t, errOut, advice)
 }
+
+// gantryCLI runs the gantry binary's client commands with their own config
+// directory.
+func gantryCLI(t *testing.T, configDir string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gantryBin, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "GANTRY_CONFIG_DIR=" + configDir}
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	require.NoError(t, cmd.Run(), "gantry %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), so.String(), se.String())
+	return so.String()
+}
+
+// TestGantryAndCoderCLIShareTokens: gantry's own CLI (the built binary) sets
+// the deployment up, and tokens made by either CLI work in the other.
+func TestGantryAndCoderCLIShareTokens(t *testing.T) {
+	t.Parallel()
+	coder := newCoderCLI(t)
+	s := startGantry(t, serverConfig{})
+	url := s.URL.String()
+	gantryDir := t.TempDir()
+
+	out := gantryCLI(t, gantryDir, "login", url, "--first-user-username", "admin",
+		"--first-user-email", "admin@example.com", "--first-user-password", "correct-Horse-battery-42")
+	assert.Contains(t, out, "Welcome to gantry, admin!")
+	token := strings.TrimSpace(gantryCLI(t, gantryDir, "tokens", "create", "--name", "for-coder", "--lifetime", "1h"))
+	require.Regexp(t, tokenPattern, token)
+
+	out, _ = coder.run("login", url, "--token", token)
+	assert.Contains(t, out, "Welcome to Coder, admin! You're authenticated.")
+	out, _ = coder.run("tokens", "list")
+	assert.Regexp(t, `(?m)^`+token[:10]+`\s+for-coder\s+`, out)
+
+	out, _ = coder.run("tokens", "create", "--name", "for-gantry", "--lifetime", "1h")
+	coderToken := strings.TrimSpace(out)
+	require.Regexp(t, tokenPattern, coderToken)
+	out = gantryCLI(t, t.TempDir(), "whoami", "--url", url, "--token", coderToken)
+	assert.Contains(t, out, "you're authenticated as admin")
+
+	out = gantryCLI(t, gantryDir, "tokens", "remove", "for-gantry")
+	assert.Contains(t, out, "has been deleted")
+	out, _ = coder.run("tokens", "list")
+	assert.NotContains(t, out, "for-gantry")
+	assert.Contains(t, out, "for-coder")
+}
