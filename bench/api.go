@@ -51,6 +51,8 @@ func (h *harness) phaseAPI(ctx context.Context) error {
 		errs report.Errors
 		ok   int
 		cpu  time.Duration
+		// foreign CPU on the subject core and wall time, summed.
+		foreign, wall time.Duration
 	}
 	accs := map[key]*acc{}
 	endpoints := []string{"buildinfo", "users/me"}
@@ -63,9 +65,9 @@ func (h *harness) phaseAPI(ctx context.Context) error {
 					spec := attackSpec{workers: level, dur: h.prof.apiWarm, maxReq: 1_000_000}
 					_ = attack(ctx, h.client, tg, spec)
 					spec.dur, spec.validate = h.prof.apiDur, validate
-					var before procstat.Sample
+					var w *window
 					if s.pid != 0 {
-						before, _ = procstat.Read(s.pid)
+						w = h.openWindow(s.pid)
 					}
 					var profDone chan error
 					profPath := filepath.Join(h.cfg.pprofDir, s.name+"-users-me-c16-cpu.pprof")
@@ -87,9 +89,11 @@ func (h *harness) phaseAPI(ctx context.Context) error {
 						a = &acc{hist: stats.NewHistogram()}
 						accs[kk] = a
 					}
-					if s.pid != 0 {
-						after, _ := procstat.Read(s.pid)
-						a.cpu += after.CPU - before.CPU
+					if w != nil {
+						wr := w.close()
+						a.cpu += wr.subjectCPU
+						a.foreign += wr.foreign
+						a.wall += wr.wall
 					}
 					a.hist.Merge(r.hist)
 					a.rps = append(a.rps, r.rps())
@@ -127,6 +131,7 @@ func (h *harness) phaseAPI(ctx context.Context) error {
 				}
 				if s.pid != 0 && a.ok > 0 {
 					row.CPUPer1k = float64(a.cpu) / float64(time.Millisecond) / float64(a.ok) * 1000
+					markContention(&row, windowResult{wall: a.wall, foreign: a.foreign}.foreignPct())
 				}
 				if a.errs.Status429 > 0 {
 					row.Flags = append(row.Flags, report.FlagRateLimited)

@@ -90,6 +90,8 @@ func (h *harness) latencyScenario(ctx context.Context, sc latencyScenario) error
 	p50 := make([][]float64, n)
 	p99 := make([][]float64, n)
 	lastErr := make([]string, n)
+	foreign := make([]time.Duration, n)
+	wall := make([]time.Duration, n)
 	for i := range merged {
 		merged[i] = stats.NewHistogram()
 	}
@@ -97,10 +99,12 @@ func (h *harness) latencyScenario(ctx context.Context, sc latencyScenario) error
 		// Rotate the start so drift does not always hit the same subject.
 		for k := range n {
 			i := (k + round) % n
-			before, _ := procstat.Read(h.subjects[i].pid)
+			w := h.openWindow(h.subjects[i].pid)
 			r := attack(ctx, h.client, targets[i], attackSpec{workers: 1, dur: 60 * time.Second, maxReq: h.prof.perRound})
-			after, _ := procstat.Read(h.subjects[i].pid)
-			cpu[i] += after.CPU - before.CPU
+			wr := w.close()
+			cpu[i] += wr.subjectCPU
+			foreign[i] += wr.foreign
+			wall[i] += wr.wall
 			merged[i].Merge(r.hist)
 			errs[i].Rig += r.errs.Rig
 			errs[i].Transport += r.errs.Transport
@@ -133,6 +137,7 @@ func (h *harness) latencyScenario(ctx context.Context, sc latencyScenario) error
 			row.CPUPer1k = float64(cpu[i]) / float64(time.Millisecond) / float64(ok[i]) * 1000
 		}
 		row.Note = fmt.Sprintf("%d rounds x %d, interleaved", h.prof.rounds, h.prof.perRound)
+		markContention(&row, windowResult{wall: wall[i], foreign: foreign[i]}.foreignPct())
 		if lastErr[i] != "" {
 			row.Note += "; last error: " + truncate(lastErr[i], 160)
 		}

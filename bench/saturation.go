@@ -88,22 +88,25 @@ func (h *harness) ladder(ctx context.Context, s *subject, mockTTFT int) {
 	best := 0.0
 	bounds := map[float64]float64{1: 0, 5: 0, 10: 0, 50: 0}
 	for _, rate := range h.prof.ladder {
-		cpuBefore, _ := procstat.Read(s.pid)
+		w := h.openWindow(s.pid)
 		r := attack(ctx, h.client, tg, attackSpec{rate: rate, dur: h.prof.rungDur, maxReq: int(rate * h.prof.rungDur.Seconds())})
-		cpuAfter, _ := procstat.Read(s.pid)
+		wr := w.close()
 		total += r.ok
-		cpu := cpuAfter.CPU - cpuBefore.CPU
-		cpuPct := 100 * float64(cpu) / float64(r.elapsed)
+		cpu := wr.subjectCPU
+		cpuPct := 100 * float64(cpu) / float64(wr.wall)
 		row := rowFromRun(s.name, scenario, fmt.Sprintf("%.0f rps", rate), rate, r)
 		row.CPUPct = cpuPct
 		if r.ok > 0 {
 			row.CPUPer1k = float64(cpu) / float64(time.Millisecond) / float64(r.ok) * 1000
 		}
+		foreign := wr.foreignPct()
+		markContention(&row, foreign)
 		failed := r.errRate() >= 0.001 || r.rps() < 0.9*rate
 		switch {
-		case failed && cpuPct < 70 && h.l.pinned:
-			// The subject's core was not busy: the generator or the mock
-			// could not keep up.
+		case failed && cpuPct < 70 && h.l.pinned && !(foreign > 10):
+			// The subject's core was neither busy with the subject nor
+			// taken by other processes: the generator or the mock could
+			// not keep up.
 			row.Flags = append(row.Flags, report.FlagRigBound)
 		case h.rigRPS > 0 && r.rps() >= 0.9*h.rigRPS:
 			row.Flags = append(row.Flags, report.FlagRigBound)
@@ -157,7 +160,9 @@ func (h *harness) phaseCPU(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		w := h.openWindow(s.pid)
 		r := attack(ctx, h.client, tg, attackSpec{rate: h.prof.cpuRate, dur: h.prof.cpuDur, maxReq: int(h.prof.cpuRate * h.prof.cpuDur.Seconds())})
+		wr := w.close()
 		sum, _ := smp.Stop()
 		row := rowFromRun(s.name, "cpu per 1k S1", fmt.Sprintf("%.0f rps x %s", h.prof.cpuRate, h.prof.cpuDur), h.prof.cpuRate, r)
 		if r.ok > 0 {
@@ -166,6 +171,7 @@ func (h *harness) phaseCPU(ctx context.Context) error {
 		}
 		row.CPUPct = 100 * float64(sum.CPU()) / float64(r.elapsed)
 		row.RSSIdle, row.RSSPeak = s.idleRSS, mib(sum.PeakRSS)
+		markContention(&row, wr.foreignPct())
 		h.rep.Add(row)
 		if profDone != nil {
 			if err := <-profDone; err != nil {

@@ -177,3 +177,48 @@ func (s *Sampler) Stop() (Summary, error) {
 	defer s.mu.Unlock()
 	return s.sum, s.lastErr
 }
+
+// CoreTimes is one CPU's cumulative time from /proc/stat.
+type CoreTimes struct {
+	At    time.Time
+	Busy  time.Duration // user+nice+system+irq+softirq+steal
+	Total time.Duration
+}
+
+// ReadCore reads the cumulative times of CPU n from /proc/stat.
+func ReadCore(n int) (CoreTimes, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return CoreTimes{}, err
+	}
+	return ParseCore(b, n)
+}
+
+// ParseCore extracts CPU n's line from the contents of /proc/stat.
+func ParseCore(stat []byte, n int) (CoreTimes, error) {
+	prefix := []byte(fmt.Sprintf("cpu%d ", n))
+	for line := range bytes.Lines(stat) {
+		rest, ok := bytes.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		f := bytes.Fields(rest)
+		if len(f) < 8 {
+			return CoreTimes{}, fmt.Errorf("malformed /proc/stat line for cpu%d", n)
+		}
+		var v [8]int64
+		for i := range v {
+			x, err := strconv.ParseInt(string(f[i]), 10, 64)
+			if err != nil {
+				return CoreTimes{}, fmt.Errorf("parse /proc/stat cpu%d: %w", n, err)
+			}
+			v[i] = x
+		}
+		// user nice system idle iowait irq softirq steal
+		busy := v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+		total := busy + v[3] + v[4]
+		tick := time.Second / ClockTicks
+		return CoreTimes{At: time.Now(), Busy: time.Duration(busy) * tick, Total: time.Duration(total) * tick}, nil
+	}
+	return CoreTimes{}, fmt.Errorf("no cpu%d line in /proc/stat", n)
+}

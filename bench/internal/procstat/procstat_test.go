@@ -61,3 +61,19 @@ func TestSamplerSeesOwnCPUAndRSS(t *testing.T) {
 	_, err = procstat.Start(1<<30, 0)
 	require.Error(t, err)
 }
+
+func TestParseCore(t *testing.T) {
+	t.Parallel()
+	stat := "cpu  10 0 10 100 0 0 0 0 0 0\ncpu0 5 0 5 50 0 0 0 0 0 0\ncpu1 100 10 40 800 20 5 5 20 0 0\nintr 1\n"
+	c, err := procstat.ParseCore([]byte(stat), 1)
+	require.NoError(t, err)
+	require.Equal(t, 1800*time.Millisecond, c.Busy) // 100+10+40+5+5+20 ticks
+	require.Equal(t, 10000*time.Millisecond, c.Total)
+	_, err = procstat.ParseCore([]byte(stat), 7)
+	require.Error(t, err)
+	if runtime.GOOS == "linux" {
+		now, err := procstat.ReadCore(0)
+		require.NoError(t, err)
+		require.Positive(t, now.Total)
+	}
+}

@@ -24,6 +24,9 @@ const (
 	FlagBuffers     = "buffers"
 	FlagMismatch    = "self-vs-blackbox mismatch"
 	FlagRateLimited = "rate-limited"
+	// FlagContended: processes outside the benchmark used more than 10% of
+	// the subject's core during the row, so its figures are pessimistic.
+	FlagContended = "contended"
 )
 
 // Errors splits failures into HTTP status classes, transport errors and
@@ -95,10 +98,13 @@ type Row struct {
 	Errors   Errors        `json:"errors"`
 	CPUPer1k float64       `json:"cpu_ms_per_1k,omitempty"`
 	// CPUPct is the subject's CPU use during the run, in % of one core.
-	CPUPct   float64 `json:"cpu_pct,omitempty"`
-	RSSIdle  float64 `json:"rss_idle_mib,omitempty"`
-	RSSPeak  float64 `json:"rss_peak_mib,omitempty"`
-	RSSRecov float64 `json:"rss_recovered_mib,omitempty"`
+	CPUPct float64 `json:"cpu_pct,omitempty"`
+	// ForeignPct is the CPU that processes outside the benchmark used on
+	// the subject's core during the row, in % of that core (pinned runs).
+	ForeignPct float64 `json:"foreign_cpu_pct,omitempty"`
+	RSSIdle    float64 `json:"rss_idle_mib,omitempty"`
+	RSSPeak    float64 `json:"rss_peak_mib,omitempty"`
+	RSSRecov   float64 `json:"rss_recovered_mib,omitempty"`
 	// Value/Unit carry single-valued metrics (startup ms, KiB per stream,
 	// streams sustained...).
 	Value *float64 `json:"value,omitempty"`
@@ -362,12 +368,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 
 func writeRows(b *strings.Builder, rows []Row) {
 	tw := tabwriter.NewWriter(b, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "subject\tscenario\tlevel\toffered\trps\tp50\tp99\tp99.9\t+p50 [IQR]\t+p99 [IQR]\terrors\tcpu-ms/1k\trss idle/peak/rec MiB\tflags")
+	fmt.Fprintln(tw, "subject\tscenario\tlevel\toffered\trps\tp50\tp99\tp99.9\t+p50 [IQR]\t+p99 [IQR]\terrors\tcpu-ms/1k\tfgn%\trss idle/peak/rec MiB\tflags")
 	for _, row := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			row.Subject, row.Scenario, row.Level, num(row.Offered), num(row.RPS),
 			num(row.P50), num(row.P99), num(row.P999), spread(row.AddedP50), spread(row.AddedP99),
-			row.Errors, num(row.CPUPer1k), rss(row), strings.Join(row.Flags, ","))
+			row.Errors, num(row.CPUPer1k), num(row.ForeignPct), rss(row), strings.Join(row.Flags, ","))
 	}
 	_ = tw.Flush()
 }
