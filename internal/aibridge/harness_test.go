@@ -20,7 +20,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	// dbtest keeps one shared administrative connection pool to PostgreSQL
+	// open for the whole test binary; it is not the gateway's.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("database/sql.(*DB).connectionOpener"))
 }
 
 // Tokens the static authenticator accepts.

@@ -19,8 +19,14 @@ import (
 // invalidations. Its Close runs after the listeners have stopped: it ends the
 // interceptions still open and flushes every record.
 func (s *Server) aibridgeOptions(ctx context.Context) (api.AIBridgeOptions, error) {
-	_ = ctx
 	bc := s.vals.AI.BridgeConfig
+	// Old records are purged whether or not the gateway is on (0 keeps them).
+	if keep := bc.Retention.Value(); keep > 0 {
+		logger := s.logger.With("component", "aibridge")
+		s.goBackground(ctx, func(ctx context.Context) {
+			aibridge.RunRetention(ctx, s.store, aibridge.RetentionOptions{Retention: keep, Logger: logger})
+		})
+	}
 	if !bc.Enabled.Value() {
 		return api.AIBridgeOptions{}, nil
 	}
