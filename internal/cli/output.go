@@ -28,8 +28,8 @@ func outputOption(format *string) serpent.Option {
 	}
 }
 
-// writeJSON prints v as indented JSON. Nil slices print as [] so that
-// scripts can always iterate.
+// writeJSON prints v as indented JSON. Callers turn nil slices into empty
+// ones first, so that scripts always get [] rather than null.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -80,9 +80,6 @@ func tokensCreateCmd(co *clientOptions) *serpent.Command {
 	return cmd
 }
 
-// tokenRow is one line of `gantry tokens list -o json`.
-type tokenRow = sdk.APIKeyWithOwner
-
 func tokensListCmd(co *clientOptions) *serpent.Command {
 	var (
 		format         string
@@ -105,7 +102,7 @@ func tokensListCmd(co *clientOptions) *serpent.Command {
 			}
 			if format == formatJSON {
 				if tokens == nil {
-					tokens = []tokenRow{}
+					tokens = []sdk.APIKeyWithOwner{}
 				}
 				return writeJSON(inv.Stdout, tokens)
 			}
