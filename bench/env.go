@@ -61,7 +61,7 @@ func profileFor(name string) profile {
 		rigDur: 3 * time.Second, ladder: []float64{1000, 2000, 3000, 4000, 5000, 6000}, rungDur: 2 * time.Second,
 		cpuRate: 1000, cpuDur: 4 * time.Second,
 		ttftRounds: 5, ttftPerRound: 8, gapRounds: 3, gapChunks: 32,
-		sustained: []int{250, 500, 1000}, memN: []int{1000}, memChunks: 6, memInterval: time.Second,
+		sustained: []int{250, 500, 1000}, memN: []int{1000}, memChunks: 4, memInterval: time.Second,
 		apiLevels: []int{1, 16, 32}, apiWarm: time.Second, apiDur: 2 * time.Second, apiReps: 1,
 		startups: 3, idleWait: 10 * time.Second,
 	}
