@@ -211,9 +211,6 @@ func (h *harness) streamSubjects() []*subject {
 	if h.prof.name == "full" || len(h.subjects) <= 3 {
 		return h.subjects
 	}
-	for _, s := range h.subjects[3:] {
-		h.rep.Note("%s: streams phase skipped in the quick profile (run -profile full)", s.name)
-	}
 	return h.subjects[:3]
 }
 
@@ -299,6 +296,9 @@ func (h *harness) concurrentStreams(ctx context.Context, tg target, n int, wantC
 // ramps concurrent paced streams (64 x 20 ms) (METHOD.md §5). Memory comes
 // first, before the ramp has grown the heap.
 func (h *harness) phaseStreams(ctx context.Context) error {
+	for _, s := range h.subjects[len(h.streamSubjects()):] {
+		h.rep.Note("%s: streams phase skipped in the quick profile (run -profile full)", s.name)
+	}
 	if err := h.streamMemory(ctx); err != nil {
 		return err
 	}
