@@ -93,7 +93,8 @@ func buildGantry(root, bin string, extraBuildArgs ...string) error {
 	return nil
 }
 
-// wantCoderCLI reports whether this run includes TestCoderCLI.
+// wantCoderCLI reports whether this run includes a test that runs the coder
+// CLI.
 func wantCoderCLI() bool {
 	if os.Getenv("COMPAT_SKIP_CODER_CLI") != "" {
 		return false
@@ -104,7 +105,15 @@ func wantCoderCLI() bool {
 	}
 	top, _, _ := strings.Cut(f.Value.String(), "/")
 	re, err := regexp.Compile(top)
-	return err != nil || re.MatchString("TestCoderCLI")
+	if err != nil {
+		return true
+	}
+	for _, name := range []string{"TestCoderCLI", "TestCoderCLIVersionMismatch", "TestGantryAndCoderCLIShareTokens"} {
+		if re.MatchString(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // backend names a store the server runs on.
