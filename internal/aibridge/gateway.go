@@ -356,6 +356,15 @@ func (g *Gateway) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		g.m.passthrough.WithLabelValues(p.Name, rt.endpoint, r.Method).Inc()
 		g.passthrough(rw, r, p, rt, byok)
 	default:
+		if r.Method == http.MethodGet && strings.HasSuffix(sub, "/responses") && headerListed(r.Header.Get("Upgrade"), "websocket") {
+			// Codex tries the Responses WebSocket transport first; 426
+			// makes it fall back to HTTP at once, where a 404 costs it
+			// several seconds of retries.
+			reject("websocket", &gwError{status: http.StatusUpgradeRequired, anthropicType: "invalid_request_error",
+				openAIType: "invalid_request_error", openAICode: "websocket_not_supported",
+				message: "the Responses WebSocket transport is not supported; use HTTP"})
+			return
+		}
 		reject("not_found", errNotFound("route not supported: "+r.Method+" "+path))
 	}
 }

@@ -63,6 +63,7 @@ func TestRouting(t *testing.T) {
 		{"OpenAIWithoutV1", http.MethodPost, "/api/v2/aibridge/openai/chat/completions", 404, "", ""},
 		{"UnknownProvider", http.MethodPost, "/api/v2/aibridge/nope/v1/messages", 404, "", ""},
 		{"AnthropicOther", http.MethodPost, "/api/v2/aibridge/anthropic/v1/complete", 404, "", ""},
+		{"ResponsesGet", http.MethodGet, "/api/v2/aibridge/openai/v1/responses", 404, "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,6 +80,20 @@ func TestRouting(t *testing.T) {
 			require.Equal(t, "beta=true", up.RawQuery)
 		})
 	}
+}
+
+// TestResponsesWebSocket: Codex's WebSocket attempt gets 426 so it falls
+// back to HTTP at once.
+func TestResponsesWebSocket(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, nil)
+	resp := h.do(t, http.MethodGet, "/api/v2/aibridge/openai/v1/responses", "", map[string]string{
+		"Authorization": "Bearer " + tokenAlice, "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+	})
+	out := readAll(t, resp.Body)
+	require.Equal(t, http.StatusUpgradeRequired, resp.StatusCode, out)
+	require.Equal(t, "websocket_not_supported", gjson.Get(out, "error.code").Str)
+	require.Empty(t, h.mocks["openai"].Requests())
 }
 
 func TestAuthentication(t *testing.T) {

@@ -64,26 +64,31 @@ func parseRequest(api apiKind, body []byte) reqInfo {
 	return ri
 }
 
-// lastElement returns the last element of a JSON array that was already
-// validated. Agents resend the whole conversation on every turn, so the
-// array is most of a large request; this skims it (strings are skipped with
-// IndexByte) instead of parsing every message, which is several times
-// faster than iterating with gjson.
-func lastElement(arr gjson.Result) gjson.Result {
+// tailElements returns the raw last elements of a JSON array that was
+// already validated, last first, at most len(buf). Agents resend the whole
+// conversation on every turn, so the array is most of a large request; this
+// skims it (strings are skipped with IndexByte) instead of parsing every
+// message, which is several times faster than iterating with gjson.
+func tailElements(arr gjson.Result, buf []string) []string {
 	raw := arr.Raw
-	if !arr.IsArray() || len(raw) < 2 {
-		return gjson.Result{}
+	if !arr.IsArray() || len(raw) < 2 || len(buf) == 0 {
+		return nil
 	}
-	depth, last, end := 0, -1, -1
+	// A ring of the last len(buf) element spans.
+	type span struct{ start, end int }
+	var ring [8]span
+	size := min(len(buf), len(ring))
+	n := 0
+	depth, start := 0, -1
 	for i := 0; i < len(raw); i++ {
-		switch c := raw[i]; c {
+		switch raw[i] {
 		case '"':
 			// Skip to the closing quote: one not preceded by an odd number
 			// of backslashes.
 			for {
 				j := strings.IndexByte(raw[i+1:], '"')
 				if j < 0 {
-					return gjson.Result{}
+					return nil
 				}
 				i += j + 1
 				bs := 0
@@ -97,29 +102,59 @@ func lastElement(arr gjson.Result) gjson.Result {
 		case '[', '{':
 			depth++
 			if depth == 2 {
-				last = i
+				start = i
 			}
 		case ']', '}':
 			depth--
-			if depth == 1 {
-				end = i + 1
+			if depth == 1 && start >= 0 {
+				ring[n%size] = span{start, i + 1}
+				n++
+				start = -1
 			}
 		case ',':
 			if depth == 1 {
-				last = -1
+				start = -1
 			}
 		}
 	}
-	if last < 0 || end <= last {
-		return gjson.Result{}
+	out := buf[:0]
+	for k := 0; k < min(n, size); k++ {
+		sp := ring[(n-1-k)%size]
+		out = append(out, raw[sp.start:sp.end])
 	}
-	return gjson.Parse(raw[last:end])
+	return out
 }
 
-// lastUserText returns the last text part of the last message when that
-// message is the user's (a tool result as last message is not a prompt).
+// lastElement returns the last element of an array (objects and arrays
+// only).
+func lastElement(arr gjson.Result) gjson.Result {
+	var buf [1]string
+	if t := tailElements(arr, buf[:]); len(t) == 1 {
+		return gjson.Parse(t[0])
+	}
+	return gjson.Result{}
+}
+
+// lastTurn returns the last message that is not a system or developer
+// instruction. Claude Code's default model ends messages with a
+// role:"system" turn after the user's prompt.
+func lastTurn(arr gjson.Result) gjson.Result {
+	var buf [8]string
+	for _, raw := range tailElements(arr, buf[:]) {
+		m := gjson.Parse(raw)
+		switch m.Get("role").Str {
+		case "system", "developer":
+			continue
+		}
+		return m
+	}
+	return gjson.Result{}
+}
+
+// lastUserText returns the last text part of the last conversational
+// message when that message is the user's (a tool result is not a prompt).
 func lastUserText(msgs gjson.Result) (string, bool) {
-	last := lastElement(msgs)
+	last := lastTurn(msgs)
 	if !last.Exists() || last.Get("role").Str != "user" {
 		return "", false
 	}
@@ -143,7 +178,7 @@ func responsesPrompt(in gjson.Result) (string, bool) {
 	if in.Type == gjson.String {
 		return in.Str, true
 	}
-	last := lastElement(in)
+	last := lastTurn(in)
 	if !last.Exists() || last.Get("role").Str != "user" {
 		return "", false
 	}
