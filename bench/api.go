@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -69,20 +68,7 @@ func (h *harness) phaseAPI(ctx context.Context) error {
 					if s.pid != 0 {
 						w = h.openWindow(s.pid)
 					}
-					var profDone chan error
-					profPath := filepath.Join(h.cfg.pprofDir, s.name+"-users-me-c16-cpu.pprof")
-					if g := servers[s.name]; g != nil && h.cfg.pprofDir != "" && ep == "users/me" && level == 16 && rep == 0 {
-						profDone = make(chan error, 1)
-						go func() { profDone <- g.saveProfile(ctx, profPath, max(time.Second, h.prof.apiDur-time.Second)) }()
-					}
 					r := attack(ctx, h.client, tg, spec)
-					if profDone != nil {
-						if err := <-profDone; err != nil {
-							h.rep.Note("%s: pprof capture failed: %v", s.name, err)
-						} else {
-							h.rep.Note("%s: CPU profile of users/me c16 saved to %s", s.name, profPath)
-						}
-					}
 					kk := key{s.name, ep, level}
 					a := accs[kk]
 					if a == nil {
@@ -112,6 +98,12 @@ func (h *harness) phaseAPI(ctx context.Context) error {
 					}
 				}
 			}
+		}
+	}
+	for _, s := range subjects {
+		if g := servers[s.name]; g != nil {
+			tg, validate := s.apiTarget("users/me")
+			h.profileUnder(ctx, g, tg, attackSpec{workers: 16, validate: validate}, "users-me-c16")
 		}
 	}
 	allOK := true

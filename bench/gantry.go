@@ -351,3 +351,25 @@ func (g *gantryServer) saveProfile(ctx context.Context, path string, d time.Dura
 	}
 	return f.Close()
 }
+
+// profileUnder runs spec against tg for a few seconds while taking a CPU
+// profile of g, when -pprof-dir is set, and returns the successful
+// requests (they reach the store like any other).
+func (h *harness) profileUnder(ctx context.Context, g *gantryServer, tg target, spec attackSpec, label string) int {
+	if h.cfg.pprofDir == "" || g.pprofURL == "" {
+		return 0
+	}
+	const d = 5 * time.Second
+	path := filepath.Join(h.cfg.pprofDir, g.name+"-"+label+"-cpu.pprof")
+	done := make(chan error, 1)
+	go func() { done <- g.saveProfile(ctx, path, d) }()
+	spec.dur = d + 500*time.Millisecond
+	spec.maxReq = 1_000_000
+	r := attack(ctx, h.client, tg, spec)
+	if err := <-done; err != nil {
+		h.rep.Note("%s: pprof capture failed: %v", g.name, err)
+	} else {
+		h.rep.Note("%s: CPU profile (%s, %s) saved to %s", g.name, label, d, path)
+	}
+	return r.ok
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"gantry/bench/internal/procstat"
@@ -150,12 +149,6 @@ func (h *harness) phaseCPU(ctx context.Context) error {
 	for _, s := range h.proxySubjects() {
 		tg := s.request(shapeChat, body, instantKnobs(2048), "")
 		before, counted := h.countBefore(ctx, s, "cpu")
-		var profDone chan error
-		if s.g != nil && h.cfg.pprofDir != "" {
-			profDone = make(chan error, 1)
-			path := filepath.Join(h.cfg.pprofDir, s.name+"-cpu.pprof")
-			go func() { profDone <- s.g.saveProfile(ctx, path, h.prof.cpuDur-time.Second) }()
-		}
 		smp, err := procstat.Start(s.pid, 100*time.Millisecond)
 		if err != nil {
 			return err
@@ -173,12 +166,10 @@ func (h *harness) phaseCPU(ctx context.Context) error {
 		row.RSSIdle, row.RSSPeak = s.idleRSS, mib(sum.PeakRSS)
 		markContention(&row, wr.foreignPct())
 		h.rep.Add(row)
-		if profDone != nil {
-			if err := <-profDone; err != nil {
-				h.rep.Note("%s: pprof capture failed: %v", s.name, err)
-			} else {
-				h.rep.Note("%s: CPU profile of the cpu phase saved to %s", s.name, filepath.Join(h.cfg.pprofDir, s.name+"-cpu.pprof"))
-			}
+		if s.g != nil {
+			// Profiled in a separate run so the profiler does not inflate the
+			// measured CPU; its records count in the check below.
+			r.ok += h.profileUnder(ctx, s.g, tg, attackSpec{rate: h.prof.cpuRate}, "cpu-phase")
 		}
 		if counted {
 			h.checkRecords(ctx, s, "cpu", before, r.ok)
