@@ -97,18 +97,32 @@ func TestAgentsThroughGantry(t *testing.T) {
 		require.Equal(t, 1, prompts, "only the first request of the loop has a user prompt")
 	})
 
-	// The other common Codex setup: openai_base_url and OPENAI_API_KEY.
-	// Codex then tries a WebSocket on GET /v1/responses first; whatever
-	// gantry answers, the turn must still complete over HTTP and be recorded.
-	// (A 404 costs 7 attempts, about 6 s; see docs/clients-wire-notes.md.)
+	// The other common Codex setup: the built-in provider with
+	// openai_base_url. Codex then tries a WebSocket on GET /v1/responses
+	// first; gantry's 426 must send it to HTTP at once (a 404 costs seven
+	// handshakes, four reconnect errors and about 6 s; see
+	// docs/clients-wire-notes.md), and the turn must be recorded.
 	t.Run("CodexBuiltinProvider", func(t *testing.T) {
 		t.Parallel()
 		key, keyID := token(t, dev, "codex-builtin")
 		prompt := "e2e codex builtin " + nonce(t) + ": say hello"
 		res := codexSetupTurn(t, bins.codex, codexBuiltinProvider, d.bridgeURL(builtinP.Name)+"/v1", key, prompt)
 		require.Equal(t, []string{mockText}, trimAll(res.messages))
-		// Codex reports each refused WebSocket attempt as a (recovered) error.
-		t.Logf("WebSocket attempts Codex retried before falling back to HTTP: %d", len(res.errors))
+		// Codex reports each retried WebSocket handshake as an error event.
+		require.Empty(t, res.errors, "Codex retried the WebSocket handshake instead of falling back to HTTP at once")
+		var handshakes []int
+		for _, line := range strings.Split(d.logs.String(), "\n") {
+			var rec struct {
+				Method string `json:"method"`
+				Path   string `json:"path"`
+				Status int    `json:"status"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Method == "GET" &&
+				rec.Path == "/api/v2/aibridge/"+builtinP.Name+"/v1/responses" {
+				handshakes = append(handshakes, rec.Status)
+			}
+		}
+		require.Equal(t, []int{426}, handshakes, "one WebSocket handshake, answered 426 Upgrade Required (from gantry's access log)")
 
 		calls := modelCalls(builtinMock, "/v1/responses")
 		require.NotEmpty(t, calls)
