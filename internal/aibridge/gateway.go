@@ -326,6 +326,14 @@ func (g *Gateway) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		reject("byok_disabled", errForbidden("BYOK mode is not enabled"))
 		return
 	}
+	// Copilot forwards the caller's own Copilot token, so the gantry token
+	// must come in the governance header: a bearer here would be the
+	// gantry token itself and must never go upstream.
+	if p.Type == TypeCopilot && (!byok || r.Header.Get("Authorization") == "") {
+		reject("copilot_credentials", &gwError{status: http.StatusUnauthorized, openAIType: "invalid_request_error", openAICode: "invalid_api_key",
+			message: "copilot needs your own Copilot token in Authorization and the gantry token in X-Coder-AI-Governance-Token"})
+		return
+	}
 	rt := classify(p.Type, r.Method, sub)
 	switch rt.kind {
 	case routeIntercept:

@@ -65,11 +65,6 @@ func (ix *interception) serverTiming(h http.Header) {
 // upstream, relay while tapping, record the rest and the end.
 func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider, rt route, actor Actor, byok bool, arrived time.Time) {
 	shape := shapeOf(p.Type)
-	if p.Type == TypeCopilot && r.Header.Get("Authorization") == "" {
-		(&gwError{status: http.StatusUnauthorized, openAIType: "invalid_request_error", openAICode: "invalid_api_key",
-			message: "copilot needs your own Copilot token in Authorization and the gantry token in " + GovernanceTokenHeader}).write(rw, shape)
-		return
-	}
 	body, gerr := readBody(rw, r, g.cfg.MaxRequestBodyBytes)
 	if gerr != nil {
 		gerr.write(rw, shape)
