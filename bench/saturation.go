@@ -41,7 +41,7 @@ func (h *harness) countBefore(ctx context.Context, s *subject, phase string) (n 
 
 // checkRecords asserts records = successful requests for a phase.
 func (h *harness) checkRecords(ctx context.Context, s *subject, phase string, before, successes int) {
-	n, err := s.g.stableCount(ctx, h.client, before+successes, 15*time.Second)
+	n, err := s.g.stableCount(ctx, h.client, before+successes, 10*time.Second)
 	if err != nil {
 		h.rep.Check(fmt.Sprintf("records = successes (%s, %s)", s.name, phase), false, "query interceptions: "+err.Error())
 		return

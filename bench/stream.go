@@ -314,7 +314,7 @@ func (h *harness) phaseStreams(ctx context.Context) error {
 			}
 			tg := s.request(shapeMessages, body, streamKnobs(chunks, pacing), "")
 			smp, _ := procstat.Start(s.pid, 100*time.Millisecond)
-			o := h.concurrentStreams(ctx, tg, n, chunks, time.Second, nil)
+			o := h.concurrentStreams(ctx, tg, n, chunks, 500*time.Millisecond, nil)
 			var peak float64
 			if smp != nil {
 				sum, _ := smp.Stop()
@@ -374,7 +374,7 @@ func (h *harness) streamMemory(ctx context.Context) error {
 			}
 			var steady []float64
 			goroutines := 0
-			o := h.concurrentStreams(ctx, tg, n, h.prof.memChunks, time.Second, func() {
+			o := h.concurrentStreams(ctx, tg, n, h.prof.memChunks, 500*time.Millisecond, func() {
 				// Sample the plateau: every stream is open and idle
 				// between frames.
 				for range 10 {
