@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"gantry/bench/internal/report"
@@ -89,6 +90,10 @@ func environment(rep *report.Report, prof profile, pinned, noTaskset bool, gomax
 		rep.Env("pinning", "unpinned")
 	}
 	rep.Env("profile", prof.name)
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil {
+		rep.Env("nofile", strconv.FormatUint(rl.Cur, 10))
+	}
 	rep.Env("date", time.Now().UTC().Format(time.RFC3339))
 	// A loaded machine shows in every figure; record how loaded it was.
 	rep.Env("loadavg_at_start", readTrim("/proc/loadavg"))
