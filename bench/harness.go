@@ -55,6 +55,8 @@ type harness struct {
 	// rigRPS is the load generator -> mock ceiling (S1 body).
 	rigRPS float64
 	bin    string
+	// figs holds the headline figures the targets are evaluated on.
+	figs figures
 }
 
 func runBench(ctx context.Context, cfg config, pinned, noTaskset bool) int {

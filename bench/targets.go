@@ -12,20 +12,21 @@ type figures struct {
 	m  map[string]float64
 }
 
-var figs = &figures{m: map[string]float64{}}
-
 func figKey(scenario, subject, metric string) string { return scenario + "|" + subject + "|" + metric }
 
 func (h *harness) setFigure(scenario, subject, metric string, v float64) {
-	figs.mu.Lock()
-	defer figs.mu.Unlock()
-	figs.m[figKey(scenario, subject, metric)] = v
+	h.figs.mu.Lock()
+	defer h.figs.mu.Unlock()
+	if h.figs.m == nil {
+		h.figs.m = map[string]float64{}
+	}
+	h.figs.m[figKey(scenario, subject, metric)] = v
 }
 
 func (h *harness) figure(scenario, subject, metric string) (float64, bool) {
-	figs.mu.Lock()
-	defer figs.mu.Unlock()
-	v, ok := figs.m[figKey(scenario, subject, metric)]
+	h.figs.mu.Lock()
+	defer h.figs.mu.Unlock()
+	v, ok := h.figs.m[figKey(scenario, subject, metric)]
 	return v, ok
 }
 
