@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"os"
 	"strconv"
 	"time"
 
@@ -18,6 +19,7 @@ type window struct {
 	core    procstat.CoreTimes
 	ours    map[int]time.Duration
 	start   time.Time
+	coreN   int
 }
 
 // subjectCorePids are our processes pinned to the subject core.
@@ -29,19 +31,27 @@ func (h *harness) subjectCorePids() []int {
 	return pids
 }
 
+// openWindow starts measuring a run against the subject whose process is
+// subjectPid. For the direct subject (the mock) the relevant core is the
+// rig core, shared by the mock and the harness.
 func (h *harness) openWindow(subjectPid int) *window {
-	w := &window{h: h, subject: subjectPid, ours: map[int]time.Duration{}, start: time.Now()}
-	for _, pid := range append(h.subjectCorePids(), subjectPid) {
+	w := &window{h: h, subject: subjectPid, ours: map[int]time.Duration{}, start: time.Now(), coreN: coreNumber(coreSubject)}
+	pids := append(h.subjectCorePids(), subjectPid)
+	if subjectPid == h.mock.Pid() {
+		w.coreN = coreNumber(coreRig)
+		pids = []int{subjectPid, os.Getpid()}
+	}
+	for _, pid := range pids {
 		if smp, err := procstat.Read(pid); err == nil {
 			w.ours[pid] = smp.CPU
 		}
 	}
-	w.core, _ = procstat.ReadCore(h.coreIndex())
+	w.core, _ = procstat.ReadCore(w.coreN)
 	return w
 }
 
-func (h *harness) coreIndex() int {
-	n, _ := strconv.Atoi(coreSubject)
+func coreNumber(core string) int {
+	n, _ := strconv.Atoi(core)
 	return n
 }
 
@@ -66,12 +76,9 @@ func (w *window) close() windowResult {
 		if pid == w.subject {
 			r.subjectCPU = d
 		}
-		// The direct subject is the mock, which lives on the rig core.
-		if pid != w.h.mock.Pid() {
-			oursDelta += d
-		}
+		oursDelta += d
 	}
-	core, err := procstat.ReadCore(w.h.coreIndex())
+	core, err := procstat.ReadCore(w.coreN)
 	if err != nil || !w.h.l.pinned || w.core.Total == 0 {
 		r.foreign = -1
 		return r
