@@ -199,8 +199,9 @@ func NewTransport(cfg Config) *http.Transport {
 		TLSHandshakeTimeout:   cfg.TLSHandshakeTimeout,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
-		WriteBufferSize:       32 << 10,
-		ReadBufferSize:        32 << 10,
+		// Default 4 KiB connection buffers: larger ones cost memory on
+		// every open stream, and big bodies bypass bufio anyway (reads
+		// into the relay's own buffer).
 	}
 }
 

@@ -131,11 +131,15 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 	defer cancel(nil)
 	stopBase := context.AfterFunc(g.base, func() { cancel(errShutdown) })
 	defer stopBase()
-	// One timer covers both a hang before the response headers and a
-	// stalled stream; the relay pushes it forward on every read.
-	idle := time.AfterFunc(g.cfg.StreamIdleTimeout, func() { cancel(errIdle) })
-	defer idle.Stop()
-	if !info.stream {
+	// A stream has one idle timer that covers both a hang before the
+	// response headers and a stall mid-stream; the relay pushes it forward
+	// on every read. A blocking call has an overall deadline instead (a
+	// model may legitimately think for minutes before answering it).
+	var idle *time.Timer
+	if info.stream {
+		idle = time.AfterFunc(g.cfg.StreamIdleTimeout, func() { cancel(errIdle) })
+		defer idle.Stop()
+	} else {
 		var cancelT context.CancelFunc
 		ctx, cancelT = context.WithTimeout(ctx, g.cfg.BlockingTimeout)
 		defer cancelT()
@@ -417,7 +421,9 @@ func (ix *interception) relayStream(rw http.ResponseWriter, r *http.Request, res
 		}
 		nr, err := resp.Body.Read(buf[end:])
 		if nr > 0 {
-			idle.Reset(ix.g.cfg.StreamIdleTimeout)
+			if idle != nil {
+				idle.Reset(ix.g.cfg.StreamIdleTimeout)
+			}
 			end += nr
 		}
 		// Process what arrived before acting on an error or EOF.

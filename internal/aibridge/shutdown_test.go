@@ -110,3 +110,15 @@ func TestResponsesBackgroundRejected(t *testing.T) {
 	require.Equal(t, http.StatusNotImplemented, resp.StatusCode)
 	require.Empty(t, h.mocks["openai"].Requests())
 }
+
+func TestBlockingTimeout(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, func(c *aibridge.Config) { c.BlockingTimeout = 300 * time.Millisecond })
+	resp := h.do(t, http.MethodPost, "/api/v2/aibridge/openai/v1/chat/completions", `{"model":"gpt-mock","messages":[]}`,
+		map[string]string{"Authorization": "Bearer " + tokenAlice, "X-Mock-Scenario": "hang_before"})
+	out := readAll(t, resp.Body)
+	require.Equal(t, http.StatusGatewayTimeout, resp.StatusCode, out)
+	recs := h.waitEnded(t, 1)
+	require.Len(t, recs, 1)
+	require.Empty(t, recs[0].usages)
+}
