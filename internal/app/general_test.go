@@ -5,8 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -221,10 +219,6 @@ func sortedKeys(m map[string]bool) []string {
 
 func TestBodiesMatchReferenceKeyStructure(t *testing.T) {
 	t.Parallel()
-	dir := referenceDir(t)
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("reference responses not found at %s (the CI clone has shared/ beside the repository): %v", dir, err)
-	}
 	d, tokens := matrixDeployment(t)
 	owner := d.withToken(tokens["owner"])
 
@@ -243,9 +237,7 @@ func TestBodiesMatchReferenceKeyStructure(t *testing.T) {
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			t.Parallel()
-			ref, err := os.ReadFile(filepath.Join(dir, tc.file))
-			require.NoError(t, err)
-			want := paths(t, ref)
+			want := paths(t, referenceFile(t, tc.file))
 			for _, k := range tc.omitted {
 				require.True(t, want[k], "reference has %s", k)
 				delete(want, k)
@@ -260,8 +252,7 @@ func TestBodiesMatchReferenceKeyStructure(t *testing.T) {
 	// the spec: {"message":"👋"} and the JSON string "ok".
 	t.Run("deployment_config.json", func(t *testing.T) {
 		t.Parallel()
-		ref, err := os.ReadFile(filepath.Join(dir, "deployment_config.json"))
-		require.NoError(t, err)
+		ref := referenceFile(t, "deployment_config.json")
 		status, _, body := get(t, owner, http.MethodGet, "/api/v2/deployment/config", nil)
 		require.Equal(t, http.StatusOK, status)
 
@@ -454,10 +445,6 @@ func TestUnknownRoutesCarryCoderHeaders(t *testing.T) {
 // same Vary values and the same csrf_token cookie attributes.
 func TestHeadersMatchReference(t *testing.T) {
 	t.Parallel()
-	dir := referenceDir(t)
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("reference responses not found at %s (the CI clone has shared/ beside the repository): %v", dir, err)
-	}
 	d, tokens := matrixDeployment(t)
 	owner := d.withToken(tokens["owner"])
 	for file, path := range map[string]string{
@@ -472,8 +459,7 @@ func TestHeadersMatchReference(t *testing.T) {
 	} {
 		t.Run(file, func(t *testing.T) {
 			t.Parallel()
-			raw, err := os.ReadFile(filepath.Join(dir, file))
-			require.NoError(t, err)
+			raw := referenceFile(t, file)
 			want := http.Header{}
 			for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\r\n")[1:] {
 				k, v, ok := strings.Cut(line, ": ")

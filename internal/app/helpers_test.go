@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -171,11 +172,25 @@ func decode[T any](t *testing.T, b []byte) T {
 	return v
 }
 
-// referenceDir is the captured Coder v2.36.1 responses, beside the repo
-// (../shared/spec/...) from the repository root.
+// referenceDir holds the captured Coder v2.36.1 responses the tests
+// compare against (copies of ../shared/spec/reference-v2.36.1, kept in the
+// repository so the comparisons never depend on a checkout layout;
+// TestReferenceCopiesMatchSpec guards the copies). The 100 KB deployment
+// config capture is not duplicated: referenceFile reads it from
+// internal/config/testdata.
 func referenceDir(t *testing.T) string {
 	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "spec", "reference-v2.36.1"))
+	return filepath.Join("testdata", "reference-v2.36.1")
+}
+
+// referenceFile reads one captured response by its name in the spec.
+func referenceFile(t *testing.T, name string) []byte {
+	t.Helper()
+	path := filepath.Join(referenceDir(t), name)
+	if name == "deployment_config.json" {
+		path = filepath.Join("..", "config", "testdata", "reference_deployment_config.json")
+	}
+	raw, err := os.ReadFile(path)
 	require.NoError(t, err)
-	return dir
+	return raw
 }
