@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -392,4 +393,51 @@ func TestCloseRefusesAndFlushes(t *testing.T) {
 	require.NotNil(t, all[0].ended)
 	require.Len(t, all[0].usages, 1)
 	require.Equal(t, lastRequest(t, h.mocks["anthropic"]).Usage.Output, all[0].usages[0].OutputTokens)
+}
+
+// TestWarmUpstreamConnections: the gateway reuses upstream connections
+// instead of dialing per request, and keeps a burst's connections warm (Go's
+// default pool keeps only 2 idle per host).
+func TestWarmUpstreamConnections(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, nil, nil)
+	send := func(stream bool) {
+		hdr := map[string]string{"Authorization": "Bearer " + tokenAlice}
+		if stream {
+			// Long enough that the whole burst is open at once.
+			hdr["X-Mock-Chunks"] = "10"
+			hdr["X-Mock-Chunk-Interval-Ms"] = "20"
+		}
+		resp := h.do(t, http.MethodPost, "/api/v2/aibridge/openai/v1/chat/completions",
+			fmt.Sprintf(`{"model":"gpt-mock","stream":%t,"messages":[]}`, stream), hdr)
+		_ = readAll(t, resp.Body)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	conns := func() int {
+		seen := map[string]bool{}
+		for _, r := range h.mocks["openai"].Requests() {
+			seen[r.RemoteAddr] = true
+		}
+		return len(seen)
+	}
+	for range 20 {
+		send(false)
+	}
+	require.Equal(t, 1, conns(), "sequential requests share one upstream connection")
+	burst := func() {
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() { send(true) })
+		}
+		wg.Wait()
+		// A connection returns to the pool just after its response ends.
+		require.Eventually(t, func() bool { return h.gw.Active() == 0 }, 5*time.Second, 5*time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
+	}
+	burst()
+	afterBurst := conns()
+	require.GreaterOrEqual(t, afterBurst, 16)
+	require.LessOrEqual(t, afterBurst, 17)
+	burst()
+	require.Equal(t, afterBurst, conns(), "a second burst reuses the pooled connections")
 }

@@ -123,6 +123,7 @@ const (
 // Request is one recorded request.
 type Request struct {
 	Seq        int64
+	RemoteAddr string // the client's address: one per connection
 	Method     string
 	Path       string
 	RawQuery   string
@@ -317,6 +318,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	sum := sha256.Sum256(body)
 	rec := &Request{
 		Seq:        s.seq.Add(1),
+		RemoteAddr: r.RemoteAddr,
 		Method:     r.Method,
 		Path:       r.URL.Path,
 		RawQuery:   r.URL.RawQuery,
