@@ -351,6 +351,7 @@ func (s *Server) rootHandler(h http.Handler) (http.Handler, error) {
 	h = httpmw.Recover(h)
 	h = httpmw.NewMetrics(s.registry).Middleware(h)
 	h = httpmw.AccessLog(s.logger)(h)
+	h = httpmw.CollapseSlashes(h)
 	h = realIP(h)
 	h = httpmw.StaticHeaders(buildinfo.Version())(h)
 	h = httpmw.RequestID(h)

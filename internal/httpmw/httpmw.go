@@ -7,7 +7,7 @@
 //
 // The outer stack, assembled by internal/app, is, from the outside in:
 //
-//	RequestID → StaticHeaders → RealIP → AccessLog → Metrics → Recover → HSTS → CORS → redirect → router
+//	RequestID → StaticHeaders → RealIP → CollapseSlashes → AccessLog → Metrics → Recover → HSTS → CORS → redirect → router
 //
 // Route-level middleware (rate limit, CSRF, CSP) is applied in
 // internal/api/routes.go, so the AI Bridge gateway can be mounted without it.
