@@ -31,6 +31,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"hash"
 	"io"
 	"net"
 	"net/http"
@@ -141,6 +142,9 @@ type Request struct {
 	Outcome     Outcome
 	ToolCallID  string // set when the scenario included a tool call
 	ContentSent int    // content deltas written
+	// ResponseSHA256 is the hash of the response body bytes written, so a
+	// test can prove a relay delivered them unchanged.
+	ResponseSHA256 string
 }
 
 // Stats are running totals, cheap to read at any time.
@@ -343,11 +347,13 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		*rec = local
 		s.mu.Unlock()
 	}
+	hw := &hashingWriter{ResponseWriter: rw, h: sha256.New()}
 	defer func() {
+		local.ResponseSHA256 = hex.EncodeToString(hw.h.Sum(nil))
 		s.finish(&local)
 		pub()
 	}()
-	s.serve(rw, r, body, &local, pub)
+	s.serve(hw, r, body, &local, pub)
 }
 
 // serve answers one request. rec is the handler's private copy of the
@@ -513,6 +519,26 @@ func (s *Server) wait(r *http.Request) {
 	select {
 	case <-r.Context().Done():
 	case <-s.done:
+	}
+}
+
+// hashingWriter hashes the body bytes it passes on.
+type hashingWriter struct {
+	http.ResponseWriter
+	h hash.Hash
+}
+
+func (w *hashingWriter) Write(b []byte) (int, error) {
+	w.h.Write(b)
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush and Hijack.
+func (w *hashingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *hashingWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
 	}
 }
 
