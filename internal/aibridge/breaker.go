@@ -44,6 +44,9 @@ func (s breakerState) gauge() float64 {
 	return 0
 }
 
+// maxBreakers bounds the breakers kept per gateway.
+const maxBreakers = 10000
+
 type breakerKey struct {
 	provider, endpoint, model string
 }
@@ -108,6 +111,11 @@ func (bs *breakers) allow(k breakerKey) bool {
 	defer bs.mu.Unlock()
 	b := bs.set[k]
 	if b == nil {
+		// Model names come from clients; bound the set so they cannot
+		// grow it without limit (a key past the bound is not protected).
+		if len(bs.set) >= maxBreakers {
+			return true
+		}
 		b = &breaker{windowStart: now}
 		bs.set[k] = b
 	}

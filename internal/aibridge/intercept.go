@@ -70,7 +70,7 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 		gerr.write(rw, shape)
 		return
 	}
-	if len(body) == 0 || !gjson.ValidBytes(body) || gjson.ParseBytes(body).Type != gjson.JSON || body[firstNonSpace(body)] != '{' {
+	if len(body) == 0 || !gjson.ValidBytes(body) || body[firstNonSpace(body)] != '{' {
 		errBadRequest("request body must be a JSON object").write(rw, shape)
 		return
 	}
