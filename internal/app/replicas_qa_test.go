@@ -116,8 +116,9 @@ func (p *serverProcess) client(token string) *sdk.Client {
 // TestTwoServerProcessesShareOneDatabase: two `gantry server` processes
 // started at the same moment on one empty database (a fresh PostgreSQL
 // schema when GANTRY_TEST_POSTGRES_URL is set, otherwise one SQLite file in
-// a shared cache directory) both migrate and serve, and each sees the
-// users and tokens the other creates, including a deletion.
+// a shared cache directory) both migrate and serve, report one deployment
+// ID, and each sees the users and tokens the other creates, including a
+// deletion. A third process started afterwards keeps the ID and the data.
 func TestTwoServerProcessesShareOneDatabase(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two server processes")
@@ -146,6 +147,14 @@ func TestTwoServerProcessesShareOneDatabase(t *testing.T) {
 		require.Positive(t, versions)
 		require.Equal(t, versions, rows, "each migration applied once by the two processes")
 	}
+
+	// One deployment: both report the same deployment ID.
+	biA, err := a.client("").BuildInfo(ctx)
+	require.NoError(t, err)
+	biB, err := b.client("").BuildInfo(ctx)
+	require.NoError(t, err)
+	require.NotEmpty(t, biA.DeploymentID)
+	require.Equal(t, biA.DeploymentID, biB.DeploymentID)
 
 	// The first user, created through A, can sign in through B.
 	ownerA := a.client("")
@@ -190,6 +199,16 @@ func TestTwoServerProcessesShareOneDatabase(t *testing.T) {
 	for _, p := range []*serverProcess{a, b} {
 		require.NotContains(t, p.stdout.String()+p.stderr.String(), strings.SplitN(tok.Key, "-", 2)[1], "no token secret in the output")
 	}
+
+	// A restart keeps the deployment ID and the data.
+	c := startServerProcess(t, args...)
+	c.waitHealthy(t)
+	biC, err := c.client("").BuildInfo(ctx)
+	require.NoError(t, err)
+	require.Equal(t, biA.DeploymentID, biC.DeploymentID, "the deployment ID is stable across restarts")
+	_, err = c.client(login.SessionToken).User(ctx, "member-a")
+	require.NoError(t, err)
+	c.stop(t)
 }
 
 // TestReferenceCopiesMatchSpec guards testdata/reference-v2.36.1 (and the
