@@ -32,6 +32,10 @@ vet:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+## lint: golangci-lint (.golangci.yml), pinned and installed into .tools/bin.
+lint:
+	@GO=$(GO) ./scripts/lint.sh
+
 update-golden:
 	$(GO) test ./internal/config/... ./internal/cli/... -run Golden -update
 
