@@ -38,6 +38,7 @@ type deployment struct {
 
 type deployOpts struct {
 	flags     []config.FlagValue
+	environ   []string
 	configure func(*api.Options)
 	shutdown  time.Duration
 	// configLogger builds the logger from the logging flags instead of
@@ -56,6 +57,12 @@ func withFlags(kv ...string) deployOption {
 	}
 }
 
+// withEnviron sets environment variables ("NAME=value") for the option
+// parser, as the process environment would.
+func withEnviron(env ...string) deployOption {
+	return func(o *deployOpts) { o.environ = append(o.environ, env...) }
+}
+
 func withShutdownTimeout(d time.Duration) deployOption {
 	return func(o *deployOpts) { o.shutdown = d }
 }
@@ -68,14 +75,15 @@ func withAPI(f func(*api.Options)) deployOption {
 	return func(o *deployOpts) { o.configure = f }
 }
 
-// loadValues parses flags through the real option table (defaults applied).
-func loadValues(t *testing.T, flags []config.FlagValue) *config.Loaded {
+// loadValues parses flags (and environ, if any) through the real option
+// table (defaults applied).
+func loadValues(t *testing.T, flags []config.FlagValue, environ ...string) *config.Loaded {
 	t.Helper()
 	base := []config.FlagValue{
 		{Name: "http-address", Value: "127.0.0.1:0"},
 		{Name: "cache-dir", Value: t.TempDir()},
 	}
-	loaded, err := config.Load(config.Inputs{Flags: append(base, flags...)})
+	loaded, err := config.Load(config.Inputs{Flags: append(base, flags...), Environ: environ})
 	require.NoError(t, err)
 	return loaded
 }
@@ -96,7 +104,7 @@ func deploy(t *testing.T, opts ...deployOption) *deployment {
 	for _, f := range opts {
 		f(&o)
 	}
-	loaded := loadValues(t, o.flags)
+	loaded := loadValues(t, o.flags, o.environ...)
 	st := dbtest.New(t)
 	logger, logs := apitest.NewCapturingLogger(io.Discard)
 	if o.configLogger {
