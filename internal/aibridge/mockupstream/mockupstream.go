@@ -22,6 +22,9 @@
 //	                          stream_error, reset, hang, hang_before
 //	X-Mock-Fail-After         content deltas sent before stream_error/reset/hang
 //
+// Scenario flags can also be appended to the model name with "+"
+// ("claude-x+tool+thinking"), for clients that cannot set headers.
+//
 // The benchmark imports this package and calls New + Start (or serves
 // Server.Handler itself); GET /_mock/stats returns Stats as JSON for a mock
 // running in another process.
@@ -90,6 +93,13 @@ func ParseScenario(s string) Scenario {
 		}
 	}
 	return sc
+}
+
+func mergeScenario(a, b Scenario) Scenario {
+	return Scenario{
+		Tool: a.Tool || b.Tool, Thinking: a.Thinking || b.Thinking, StreamError: a.StreamError || b.StreamError,
+		Reset: a.Reset || b.Reset, Hang: a.Hang || b.Hang, HangBefore: a.HangBefore || b.HangBefore,
+	}
 }
 
 // DefaultKnobs follow the benchmark method's SSE default: 64 deltas 20 ms
@@ -400,6 +410,12 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request, body []byte, rec
 		return
 	}
 	rec.Model, rec.Stream = req.Model, req.Stream
+	// Clients that cannot send headers (CLIs) pick a scenario through the
+	// model name: "claude-x+tool+thinking".
+	if i := strings.IndexByte(req.Model, '+'); i >= 0 {
+		sc := ParseScenario(strings.ReplaceAll(req.Model[i+1:], "+", ","))
+		k.Scenario = mergeScenario(k.Scenario, sc)
+	}
 
 	if k.Scenario.HangBefore {
 		rec.Outcome = OutcomeHang

@@ -114,3 +114,16 @@ func TestKnobs(t *testing.T) {
 		require.Positive(t, st.CPUUserMicros+st.CPUSysMicros)
 	})
 }
+
+func TestScenarioFromModelName(t *testing.T) {
+	t.Parallel()
+	m := mockupstream.New(mockupstream.Options{Defaults: mockupstream.Knobs{Chunks: 1, ChunkBytes: 4, BodyBytes: 10, Status: http.StatusOK}})
+	base := m.Start()
+	defer m.Close()
+	resp := post(t, base+"/v1/messages", `{"model":"claude-x+tool+thinking"}`, nil)
+	b, _ := io.ReadAll(resp.Body)
+	types := gjson.GetBytes(b, "content.#.type").Array()
+	require.Len(t, types, 3, string(b))
+	require.Equal(t, "thinking", types[0].Str)
+	require.Equal(t, "tool_use", types[2].Str)
+}
