@@ -5,8 +5,8 @@
 package sdk
 
 import (
+	"errors"
 	"fmt"
-
 	"strings"
 )
 
@@ -60,8 +60,8 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// IsStatus reports whether err is an *Error with the given status.
+// IsStatus reports whether err is, or wraps, an *Error with the given status.
 func IsStatus(err error, status int) bool {
-	e, ok := err.(*Error)
-	return ok && e.statusCode == status
+	var e *Error
+	return errors.As(err, &e) && e.statusCode == status
 }

@@ -247,7 +247,11 @@ func (a *Authenticator) loadShared(ctx context.Context, id string) (*entry, erro
 	if err != nil {
 		return nil, err
 	}
-	return v.(*entry), nil
+	e, ok := v.(*entry)
+	if !ok {
+		return nil, fmt.Errorf("load api key: shared load returned %T", v)
+	}
+	return e, nil
 }
 
 // load reads a key and its user from the store.

@@ -39,8 +39,8 @@ type cache struct {
 	gen     uint64
 }
 
-func newCache(max int, ttl time.Duration) *cache {
-	return &cache{ttl: ttl, max: max, entries: make(map[string]*entry)}
+func newCache(maxEntries int, ttl time.Duration) *cache {
+	return &cache{ttl: ttl, max: maxEntries, entries: make(map[string]*entry)}
 }
 
 func (c *cache) get(id string) (*entry, bool) {

@@ -111,7 +111,7 @@ func writeOption(b *bytes.Buffer, opt serpent.Option) {
 		notes = append(notes, "hidden from `--help`")
 	}
 	if len(opt.UseInstead) > 0 {
-		var flags []string
+		flags := make([]string, 0, len(opt.UseInstead))
 		for _, u := range opt.UseInstead {
 			flags = append(flags, "`--"+u.Flag+"`")
 		}

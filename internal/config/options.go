@@ -6,6 +6,7 @@
 package config
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/coder/serpent"
@@ -198,7 +199,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 	}
 
 	// Options that others point at through UseInstead.
-	redirectToAccessUrlOpt := serpent.Option{
+	redirectToAccessURLOpt := serpent.Option{
 		Name:        "Redirect to Access URL",
 		Description: "Redirect requests whose Host differs from the access URL's host to the access URL.",
 		Flag:        "redirect-to-access-url",
@@ -287,7 +288,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		Value:       &c.Notifications.SMTP.Hello,
 		Group:       &groupEmail,
 	}
-	emailForceTlsOpt := serpent.Option{
+	emailForceTLSOpt := serpent.Option{
 		Name:        "Email: Force TLS",
 		Description: "Require implicit TLS to the SMTP host.",
 		Flag:        "email-force-tls",
@@ -333,7 +334,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		Value:       &c.Notifications.SMTP.Auth.PasswordFile,
 		Group:       &groupEmailAuth,
 	}
-	emailTlsStarttlsOpt := serpent.Option{
+	emailTLSStartTLSOpt := serpent.Option{
 		Name:        "Email TLS: StartTLS",
 		Description: "Upgrade SMTP connection with STARTTLS.",
 		Flag:        "email-tls-starttls",
@@ -342,7 +343,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		Value:       &c.Notifications.SMTP.TLS.StartTLS,
 		Group:       &groupEmailTLS,
 	}
-	emailTlsServerNameOpt := serpent.Option{
+	emailTLSServerNameOpt := serpent.Option{
 		Name:        "Email TLS: Server Name",
 		Description: "Expected server name on SMTP certificate.",
 		Flag:        "email-tls-server-name",
@@ -351,7 +352,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		Value:       &c.Notifications.SMTP.TLS.ServerName,
 		Group:       &groupEmailTLS,
 	}
-	emailTlsSkipVerifyOpt := serpent.Option{
+	emailTLSSkipVerifyOpt := serpent.Option{
 		Name:        "Email TLS: Skip Certificate Verification (Insecure)",
 		Description: "Do not verify SMTP server certificate.",
 		Flag:        "email-tls-skip-verify",
@@ -360,7 +361,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		Value:       &c.Notifications.SMTP.TLS.InsecureSkipVerify,
 		Group:       &groupEmailTLS,
 	}
-	emailTlsCaCertFileOpt := serpent.Option{
+	emailTLSCACertFileOpt := serpent.Option{
 		Name:        "Email TLS: Certificate Authority File",
 		Description: "CA bundle for verifying the SMTP server.",
 		Flag:        "email-tls-ca-cert-file",
@@ -369,7 +370,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		Value:       &c.Notifications.SMTP.TLS.CAFile,
 		Group:       &groupEmailTLS,
 	}
-	emailTlsCertFileOpt := serpent.Option{
+	emailTLSCertFileOpt := serpent.Option{
 		Name:        "Email TLS: Certificate File",
 		Description: "Client certificate for SMTP TLS.",
 		Flag:        "email-tls-cert-file",
@@ -378,7 +379,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		Value:       &c.Notifications.SMTP.TLS.CertFile,
 		Group:       &groupEmailTLS,
 	}
-	emailTlsCertKeyFileOpt := serpent.Option{
+	emailTLSCertKeyFileOpt := serpent.Option{
 		Name:        "Email TLS: Certificate Key File",
 		Description: "Client key for SMTP TLS.",
 		Flag:        "email-tls-cert-key-file",
@@ -420,7 +421,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 			Annotations: serpent.Annotations{"external_workspace_proxies": "true"},
 			Group:       &groupNetworking,
 		},
-		redirectToAccessUrlOpt,
+		redirectToAccessURLOpt,
 		{
 			Name:        "Autobuild Poll Interval",
 			Description: "How often scheduled workspace builds are checked.",
@@ -477,7 +478,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 			Value:       &c.TLS.RedirectHTTP,
 			Annotations: serpent.Annotations{"external_workspace_proxies": "true"},
 			Group:       &groupNetworkingTLS,
-			UseInstead:  []serpent.Option{redirectToAccessUrlOpt},
+			UseInstead:  []serpent.Option{redirectToAccessURLOpt},
 			Hidden:      true,
 		},
 		{
@@ -1850,17 +1851,17 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		emailFromOpt,
 		emailSmarthostOpt,
 		emailHelloOpt,
-		emailForceTlsOpt,
+		emailForceTLSOpt,
 		emailAuthIdentityOpt,
 		emailAuthUsernameOpt,
 		emailAuthPasswordOpt,
 		emailAuthPasswordFileOpt,
-		emailTlsStarttlsOpt,
-		emailTlsServerNameOpt,
-		emailTlsSkipVerifyOpt,
-		emailTlsCaCertFileOpt,
-		emailTlsCertFileOpt,
-		emailTlsCertKeyFileOpt,
+		emailTLSStartTLSOpt,
+		emailTLSServerNameOpt,
+		emailTLSSkipVerifyOpt,
+		emailTLSCACertFileOpt,
+		emailTLSCertFileOpt,
+		emailTLSCertKeyFileOpt,
 		{
 			Name:        "Notifications: Method",
 			Description: "Delivery method: smtp or webhook.",
@@ -1920,7 +1921,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 			YAML:        "forceTLS",
 			Value:       &c.Notifications.SMTP.ForceTLS,
 			Group:       &groupNotificationsEmail,
-			UseInstead:  []serpent.Option{emailForceTlsOpt},
+			UseInstead:  []serpent.Option{emailForceTLSOpt},
 		},
 		{
 			Name:        "Notifications: Email Auth: Identity",
@@ -1970,7 +1971,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 			YAML:        "startTLS",
 			Value:       &c.Notifications.SMTP.TLS.StartTLS,
 			Group:       &groupNotificationsEmailTLS,
-			UseInstead:  []serpent.Option{emailTlsStarttlsOpt},
+			UseInstead:  []serpent.Option{emailTLSStartTLSOpt},
 		},
 		{
 			Name:        "Notifications: Email TLS: Server Name",
@@ -1980,7 +1981,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 			YAML:        "serverName",
 			Value:       &c.Notifications.SMTP.TLS.ServerName,
 			Group:       &groupNotificationsEmailTLS,
-			UseInstead:  []serpent.Option{emailTlsServerNameOpt},
+			UseInstead:  []serpent.Option{emailTLSServerNameOpt},
 		},
 		{
 			Name:        "Notifications: Email TLS: Skip Certificate Verification (Insecure)",
@@ -1990,7 +1991,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 			YAML:        "insecureSkipVerify",
 			Value:       &c.Notifications.SMTP.TLS.InsecureSkipVerify,
 			Group:       &groupNotificationsEmailTLS,
-			UseInstead:  []serpent.Option{emailTlsSkipVerifyOpt},
+			UseInstead:  []serpent.Option{emailTLSSkipVerifyOpt},
 		},
 		{
 			Name:        "Notifications: Email TLS: Certificate Authority File",
@@ -2000,7 +2001,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 			YAML:        "caCertFile",
 			Value:       &c.Notifications.SMTP.TLS.CAFile,
 			Group:       &groupNotificationsEmailTLS,
-			UseInstead:  []serpent.Option{emailTlsCaCertFileOpt},
+			UseInstead:  []serpent.Option{emailTLSCACertFileOpt},
 		},
 		{
 			Name:        "Notifications: Email TLS: Certificate File",
@@ -2010,7 +2011,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 			YAML:        "certFile",
 			Value:       &c.Notifications.SMTP.TLS.CertFile,
 			Group:       &groupNotificationsEmailTLS,
-			UseInstead:  []serpent.Option{emailTlsCertFileOpt},
+			UseInstead:  []serpent.Option{emailTLSCertFileOpt},
 		},
 		{
 			Name:        "Notifications: Email TLS: Certificate Key File",
@@ -2020,7 +2021,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 			YAML:        "certKeyFile",
 			Value:       &c.Notifications.SMTP.TLS.KeyFile,
 			Group:       &groupNotificationsEmailTLS,
-			UseInstead:  []serpent.Option{emailTlsCertKeyFileOpt},
+			UseInstead:  []serpent.Option{emailTLSCertKeyFileOpt},
 		},
 		{
 			Name:        "Notifications: Webhook: Endpoint",
@@ -2588,6 +2589,5 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 			Hidden:      true,
 		},
 	}
-	opts = append(opts, c.gantryOptions()...)
-	return opts
+	return slices.Concat(opts, c.gantryOptions())
 }

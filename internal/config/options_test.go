@@ -231,9 +231,8 @@ func expected(t *testing.T, opt serpent.Option, s string) string {
 // (it never flushes its CSV writer), and Struct values render as YAML.
 func render(t *testing.T, v pflag.Value) string {
 	t.Helper()
-	switch v.Type() {
-	case "string-array":
-		raw, err := json.Marshal(v.(*serpent.StringArray).Value())
+	if sa, ok := v.(*serpent.StringArray); ok {
+		raw, err := json.Marshal(sa.Value())
 		require.NoError(t, err)
 		return string(raw)
 	}

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -320,7 +321,7 @@ func TestConfigValuesMatchReference(t *testing.T) {
 		}
 		a, _ := json.Marshal(ours)
 		b, _ := json.Marshal(theirs)
-		if string(a) != string(b) {
+		if !bytes.Equal(a, b) {
 			diffs = append(diffs, fmt.Sprintf("%s: gantry %s, reference %s", path, a, b))
 		}
 	}

@@ -170,9 +170,16 @@ func (l *loader) validate() {
 	} else if v.Sessions.RefreshDefaultDuration.Value() <= v.Sessions.DefaultDuration.Value() {
 		l.fail("Default OAuth Refresh Lifetime", fmt.Errorf("must be longer than the session duration (--session-duration, %s)", v.Sessions.DefaultDuration.Value()))
 	}
-	for _, name := range []string{"Default Token Lifetime", "Max Token Lifetime", "Maximum Admin Token Lifetime"} {
-		if d := l.opts.ByName(name).Value.(*serpent.Duration); d.Value() <= 0 {
-			l.fail(name, errors.New("must be positive"))
+	for _, d := range []struct {
+		name  string
+		value *serpent.Duration
+	}{
+		{"Default Token Lifetime", &v.Sessions.DefaultTokenDuration},
+		{"Max Token Lifetime", &v.Sessions.MaximumTokenDuration},
+		{"Maximum Admin Token Lifetime", &v.Sessions.MaximumAdminTokenDuration},
+	} {
+		if d.value.Value() <= 0 {
+			l.fail(d.name, errors.New("must be positive"))
 		}
 	}
 
@@ -191,9 +198,15 @@ func (l *loader) validate() {
 			l.fail("Postgres Connection Max Idle", errors.New(`must be "auto" or a non-negative integer`))
 		}
 	}
-	for _, name := range []string{"AI Bridge Circuit Breaker Failure Threshold", "AI Bridge Circuit Breaker Max Requests"} {
-		if n := l.opts.ByName(name).Value.(*serpent.Int64).Value(); n < 1 || n > 100 {
-			l.fail(name, errors.New("must be between 1 and 100"))
+	for _, n := range []struct {
+		name  string
+		value *serpent.Int64
+	}{
+		{"AI Bridge Circuit Breaker Failure Threshold", &v.AI.BridgeConfig.CircuitBreakerFailureThreshold},
+		{"AI Bridge Circuit Breaker Max Requests", &v.AI.BridgeConfig.CircuitBreakerMaxRequests},
+	} {
+		if n.value.Value() < 1 || n.value.Value() > 100 {
+			l.fail(n.name, errors.New("must be between 1 and 100"))
 		}
 	}
 	if v.StrictTransportSecurity.Value() < 0 {

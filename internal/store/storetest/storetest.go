@@ -743,7 +743,7 @@ func testDeleteExpiredAPIKeys(t *testing.T, s store.Store) {
 	n, err := s.DeleteExpiredAPIKeys(c, cutoff, 3)
 	require.NoError(t, err)
 	require.EqualValues(t, 3, n, "bounded by the limit")
-	var total int64 = n
+	total := n
 	for range 10 {
 		n, err = s.DeleteExpiredAPIKeys(c, cutoff, 3)
 		require.NoError(t, err)

@@ -361,7 +361,8 @@ func (s *Store) DeleteInterceptionsBefore(ctx context.Context, before time.Time,
 		}
 		ids, err := collect(rows, func(r rowScanner) (any, error) {
 			var id uuid.UUID
-			return id, r.Scan(&id)
+			err := r.Scan(&id)
+			return id, err
 		})
 		if err != nil {
 			return err

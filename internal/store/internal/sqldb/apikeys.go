@@ -118,7 +118,8 @@ func (s *Store) DeleteAPIKeysByUser(ctx context.Context, userID uuid.UUID) ([]st
 	}
 	ids, err := collect(rows, func(r rowScanner) (string, error) {
 		var id string
-		return id, r.Scan(&id)
+		err := r.Scan(&id)
+		return id, err
 	})
 	return ids, s.mapErr("delete user api keys", err)
 }

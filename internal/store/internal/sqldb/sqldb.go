@@ -80,7 +80,8 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the prepared statements and every pool.
 func (s *Store) Close() error {
-	errs := []error{s.stmtAPIKeyByID.Close(), s.stmtUserByID.Close()}
+	errs := make([]error, 0, 2+len(s.pools))
+	errs = append(errs, s.stmtAPIKeyByID.Close(), s.stmtUserByID.Close())
 	for _, p := range s.pools {
 		errs = append(errs, p.DB.Close())
 	}
