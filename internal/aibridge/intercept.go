@@ -18,6 +18,9 @@ import (
 	"gantry/internal/store"
 )
 
+// slowFlush is when a client that cannot keep up with a stream is logged.
+const slowFlush = 500 * time.Millisecond
+
 // Causes of an upstream cancellation, told apart after the fact.
 var (
 	errIdle     = errors.New("upstream idle timeout")
@@ -397,8 +400,13 @@ func (ix *interception) relayStream(rw http.ResponseWriter, r *http.Request, res
 			return
 		}
 		if wrote {
+			t0 := time.Now()
 			if err := rc.Flush(); err != nil {
 				clientGone = true
+			}
+			if d := time.Since(t0); d > slowFlush {
+				ix.g.log.Warn("aibridge: slow client: flushing an SSE event took long", "duration", d,
+					"interception_id", ix.id, "remote_addr", r.RemoteAddr, "user_agent", r.UserAgent())
 			}
 		}
 		if clientGone {
