@@ -5,6 +5,8 @@
 package floor
 
 import (
+	"bytes"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -26,6 +28,20 @@ func New(upstream *url.URL, key string, maxConns int) http.Handler {
 	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			// Read the request body here rather than letting the
+			// transport stream it: with a keep-alive client, Go 1.26's
+			// ReverseProxy otherwise loses a few percent of SSE
+			// responses mid-stream ("use of closed network connection"
+			// on the upstream read) when GOMAXPROCS > 1. A gateway reads
+			// the body anyway (to parse it), so this keeps the floor
+			// comparable. The bodies here are at most 1 MB.
+			if pr.In.Body != nil && pr.In.Body != http.NoBody {
+				b, err := io.ReadAll(pr.In.Body)
+				if err == nil {
+					pr.Out.Body = io.NopCloser(bytes.NewReader(b))
+					pr.Out.ContentLength = int64(len(b))
+				}
+			}
 			pr.SetURL(upstream)
 			pr.Out.Host = upstream.Host
 			pr.Out.Header.Del("X-Api-Key")

@@ -3,6 +3,7 @@ package floor_test
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -56,4 +57,43 @@ func TestFloorSwapsTokenAndStreams(t *testing.T) {
 	line, err = br.ReadString('\n')
 	require.NoError(t, err)
 	require.Equal(t, "data: two\n", line)
+}
+
+// A keep-alive client streaming through the floor must get every SSE
+// response whole (regression: see the comment in New).
+func TestFloorKeepAliveStreamsComplete(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for _, ev := range []string{"data: zero\n\n", "data: one\n\n"} {
+			_, _ = fmt.Fprint(w, ev)
+			w.(http.Flusher).Flush()
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-r.Context().Done():
+			return
+		}
+		_, _ = fmt.Fprint(w, "data: [DONE]\n\n")
+	}))
+	t.Cleanup(up.Close)
+	u, err := url.Parse(up.URL)
+	require.NoError(t, err)
+	px := httptest.NewServer(floor.New(u, "k", 8))
+	t.Cleanup(px.Close)
+	c := px.Client()
+	failed := 0
+	for range 100 {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, px.URL+"/v1/chat/completions", strings.NewReader(`{"stream":true}`))
+		require.NoError(t, err)
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err != nil || !strings.Contains(string(b), "[DONE]") {
+			failed++
+		}
+	}
+	require.Zero(t, failed, "streams cut short")
 }
