@@ -13,6 +13,9 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	aoption "github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/google/uuid"
+	"github.com/openai/openai-go/v3"
+	ooption "github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
 	"github.com/stretchr/testify/require"
 
 	"gantry/internal/aibridge"
@@ -126,6 +129,25 @@ func (e *bridgeEnv) chat(t *testing.T, token, prompt string) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 }
 
+// responses streams an OpenAI Responses call through the official SDK.
+func (e *bridgeEnv) responses(t *testing.T, token, prompt string) {
+	t.Helper()
+	c := openai.NewClient(
+		ooption.WithBaseURL(e.srv.URL.String()+"/api/v2/aibridge/gpt/v1/"),
+		ooption.WithAPIKey(token),
+		ooption.WithHTTPClient(e.http),
+		ooption.WithMaxRetries(0),
+		ooption.WithHeader("User-Agent", "codex_exec/0.171.0"),
+	)
+	s := c.Responses.NewStreaming(t.Context(), responses.ResponseNewParams{
+		Model: "gpt-mock", Input: responses.ResponseNewParamsInputUnion{OfString: openai.String(prompt)},
+	})
+	for s.Next() {
+	}
+	require.NoError(t, s.Err())
+	require.NoError(t, s.Close())
+}
+
 func list(t *testing.T, c *sdk.Client, f sdk.AIBridgeListInterceptionsFilter) sdk.AIBridgeListInterceptionsResponse {
 	t.Helper()
 	res, err := c.AIBridgeListInterceptions(t.Context(), f)
@@ -145,15 +167,17 @@ func TestAIBridgeInterceptionsAPI(t *testing.T) {
 	before := time.Now().UTC().Add(-time.Second)
 	e.messages(t, memberToken, "member blocking", false, "claude-cli/2.0.0 (external, cli)")
 	e.messages(t, memberToken, "member streaming", true, "claude-cli/2.0.0 (external, cli)")
+	e.responses(t, ownerToken, "owner responses")
 	e.chat(t, ownerToken, "owner chat")
 
-	// Records are written asynchronously; wait until all three are ended.
+	// Records are written asynchronously; wait until all four are ended.
 	require.Eventually(t, func() bool {
-		return list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{}).Count == 3
+		return list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{}).Count == 4
 	}, 10*time.Second, 20*time.Millisecond)
 
 	all := list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{})
-	require.Len(t, all.Results, 3)
+	require.Len(t, all.Results, 4)
+	require.Equal(t, "owner responses", all.Results[1].UserPrompts[0].Prompt)
 	// Newest first.
 	require.Equal(t, "gpt", all.Results[0].ProviderName)
 	require.Equal(t, "openai", all.Results[0].Provider)
@@ -175,7 +199,12 @@ func TestAIBridgeInterceptionsAPI(t *testing.T) {
 		u, ok := byResp[up.ResponseID]
 		require.True(t, ok, up.ResponseID)
 		require.True(t, up.UsageSent)
-		require.Equal(t, up.Usage.Input, u.InputTokens+map[bool]int64{true: u.CacheReadInputTokens}[up.Path != "/v1/messages"])
+		input := u.InputTokens
+		if up.Path != "/v1/messages" {
+			// OpenAI bills cached input inside prompt/input tokens.
+			input += u.CacheReadInputTokens
+		}
+		require.Equal(t, up.Usage.Input, input)
 		require.Equal(t, up.Usage.Output, u.OutputTokens)
 		require.Equal(t, up.Usage.CacheRead, u.CacheReadInputTokens)
 		require.Equal(t, up.Usage.CacheWrite, u.CacheWriteInputTokens)
@@ -192,10 +221,10 @@ func TestAIBridgeInterceptionsAPI(t *testing.T) {
 		}
 		// A member asking for someone else's records finds none.
 		require.EqualValues(t, 0, list(t, memberClient, sdk.AIBridgeListInterceptionsFilter{Initiator: apitest.FirstUserUsername}).Count)
-		require.EqualValues(t, 3, list(t, auditorClient, sdk.AIBridgeListInterceptionsFilter{}).Count)
+		require.EqualValues(t, 4, list(t, auditorClient, sdk.AIBridgeListInterceptionsFilter{}).Count)
 		require.EqualValues(t, 2, list(t, auditorClient, sdk.AIBridgeListInterceptionsFilter{Initiator: member.Username}).Count)
 		require.EqualValues(t, 2, list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{Initiator: member.ID.String()}).Count)
-		require.EqualValues(t, 1, list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{Initiator: "me"}).Count)
+		require.EqualValues(t, 2, list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{Initiator: "me"}).Count)
 		require.EqualValues(t, 0, list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{Initiator: "nobody-by-that-name"}).Count)
 		_, err := sdk.New(e.owner.URL).AIBridgeListInterceptions(ctx, sdk.AIBridgeListInterceptionsFilter{})
 		require.True(t, sdk.IsStatus(err, http.StatusUnauthorized), "%v", err)
@@ -204,9 +233,9 @@ func TestAIBridgeInterceptionsAPI(t *testing.T) {
 	t.Run("Filters", func(t *testing.T) {
 		require.EqualValues(t, 2, list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{Provider: "claude"}).Count)
 		require.EqualValues(t, 2, list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{Provider: "anthropic"}).Count)
-		require.EqualValues(t, 1, list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{Model: "gpt-mock"}).Count)
+		require.EqualValues(t, 2, list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{Model: "gpt-mock"}).Count)
 		require.EqualValues(t, 2, list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{Client: aibridge.ClientClaudeCode}).Count)
-		require.EqualValues(t, 3, list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{StartedAfter: before}).Count)
+		require.EqualValues(t, 4, list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{StartedAfter: before}).Count)
 		require.EqualValues(t, 0, list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{StartedBefore: before}).Count)
 		require.EqualValues(t, 0, list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{StartedAfter: time.Now().Add(time.Hour)}).Count)
 	})
@@ -216,7 +245,7 @@ func TestAIBridgeInterceptionsAPI(t *testing.T) {
 		f := sdk.AIBridgeListInterceptionsFilter{Limit: 1}
 		for range 5 {
 			page := list(t, e.owner, f)
-			require.EqualValues(t, 3, page.Count)
+			require.EqualValues(t, 4, page.Count)
 			if len(page.Results) == 0 {
 				break
 			}
@@ -224,12 +253,12 @@ func TestAIBridgeInterceptionsAPI(t *testing.T) {
 			seen = append(seen, page.Results[0].ID)
 			f.AfterID = page.Results[0].ID
 		}
-		require.Len(t, seen, 3)
+		require.Len(t, seen, 4)
 		for i, id := range seen {
 			require.Equal(t, all.Results[i].ID, id)
 		}
 		page := list(t, e.owner, sdk.AIBridgeListInterceptionsFilter{Offset: 2, Limit: 5})
-		require.Len(t, page.Results, 1)
+		require.Len(t, page.Results, 2)
 		require.Equal(t, all.Results[2].ID, page.Results[0].ID)
 	})
 
