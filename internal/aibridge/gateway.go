@@ -281,8 +281,10 @@ func (g *Gateway) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	name, sub, _ := strings.Cut(rest, "/")
-	sub = "/" + sub
+	name, sub := rest, "/"
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		name, sub = rest[:i], rest[i:]
+	}
 	p := g.providers[name]
 	shape := shapeOpenAI
 	if p != nil {

@@ -37,8 +37,10 @@ type interception struct {
 	info   reqInfo
 	tap    tap
 	model  string
-	client string
-	actor  Actor
+	// modelLabel is model, or "other" once too many models were seen.
+	modelLabel string
+	client     string
+	actor      Actor
 
 	// Timing for the overhead and time-to-first-byte metrics: arrival,
 	// the moment the upstream call starts, and when its body ended.
@@ -90,7 +92,8 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 	}
 	ix := &interception{g: g, id: uuid.New(), p: p, rt: rt, stream: info.stream, info: info,
 		model: model, client: client, actor: actor, arrived: arrived}
-	inflight := g.m.inflight.WithLabelValues(p.Name, model, rt.endpoint)
+	ix.modelLabel = g.m.models.label(model)
+	inflight := g.m.inflight.WithLabelValues(p.Name, ix.modelLabel, rt.endpoint)
 	inflight.Inc()
 	defer inflight.Dec()
 	g.rec.start(&store.Interception{
@@ -121,7 +124,7 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 
 	if g.breakers != nil {
 		// The interception is recorded even when the breaker rejects it.
-		key := breakerKey{p.Name, rt.endpoint, model}
+		key := breakerKey{p.Name, rt.endpoint, ix.modelLabel}
 		if !g.breakers.allow(key) {
 			ix.failed = true
 			errUnavailable("circuit breaker is open", g.breakers.retryAfter()).write(rw, shape)
@@ -511,8 +514,8 @@ func (ix *interception) observe(obs *observed) {
 		status = "failed"
 	}
 	initiator := ix.actor.UserID.String()
-	m.interceptions.WithLabelValues(name, ix.model, status, route, http.MethodPost, initiator, ix.client).Inc()
-	m.duration.WithLabelValues(name, ix.model).Observe(now.Sub(ix.arrived).Seconds())
+	m.interceptions.WithLabelValues(name, ix.modelLabel, status, route, http.MethodPost, initiator, ix.client).Inc()
+	m.duration.WithLabelValues(name, ix.modelLabel).Observe(now.Sub(ix.arrived).Seconds())
 	if !ix.upstreamStart.IsZero() {
 		overhead := ix.upstreamStart.Sub(ix.arrived)
 		if !ix.upstreamEnd.IsZero() {
@@ -521,12 +524,12 @@ func (ix *interception) observe(obs *observed) {
 		m.overhead.WithLabelValues(name, route).Observe(overhead.Seconds())
 	}
 	if ix.info.hasPrompt {
-		m.prompts.WithLabelValues(name, ix.model, initiator, ix.client).Inc()
+		m.prompts.WithLabelValues(name, ix.modelLabel, initiator, ix.client).Inc()
 	}
 	if u := obs.usage; u != nil {
 		add := func(typ string, v int64) {
 			if v > 0 {
-				m.tokens.WithLabelValues(name, ix.model, typ, initiator, ix.client).Add(float64(v))
+				m.tokens.WithLabelValues(name, ix.modelLabel, typ, initiator, ix.client).Add(float64(v))
 			}
 		}
 		add("input", u.input)
@@ -538,6 +541,6 @@ func (ix *interception) observe(obs *observed) {
 		}
 	}
 	for _, t := range obs.tools {
-		m.nonInjectedTools.WithLabelValues(name, ix.model, t.name).Inc()
+		m.nonInjectedTools.WithLabelValues(name, ix.modelLabel, t.name).Inc()
 	}
 }

@@ -1,6 +1,8 @@
 package aibridge
 
 import (
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -28,6 +30,41 @@ type metrics struct {
 	rejections        *prometheus.CounterVec
 	recordsDropped    prometheus.CounterFunc
 	recordQueueLength prometheus.GaugeFunc
+	models            modelLabels
+}
+
+// maxModelLabels bounds the distinct model label values: model names come
+// from clients, and every new one would create new series.
+const maxModelLabels = 500
+
+// modelLabels maps a requested model name to its label value: the name
+// itself for the first maxModelLabels names seen, "other" after that.
+type modelLabels struct {
+	mu   sync.RWMutex
+	seen map[string]struct{}
+}
+
+func (l *modelLabels) label(model string) string {
+	l.mu.RLock()
+	_, ok := l.seen[model]
+	n := len(l.seen)
+	l.mu.RUnlock()
+	if ok {
+		return model
+	}
+	if n >= maxModelLabels {
+		return "other"
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil {
+		l.seen = map[string]struct{}{}
+	}
+	if len(l.seen) >= maxModelLabels {
+		return "other"
+	}
+	l.seen[model] = struct{}{}
+	return model
 }
 
 // Buckets for gateway overhead: tens of microseconds to tens of
