@@ -293,30 +293,34 @@ func (g *gantryServer) goroutines(ctx context.Context, c *http.Client) int {
 	return 0
 }
 
-// heapInuse runs a GC through the pprof heap endpoint (gc=1) and returns
-// the runtime's HeapInuse in bytes (0 when pprof is off or unreadable).
-func (g *gantryServer) heapInuse(ctx context.Context, c *http.Client) int64 {
+// memStats runs a GC through the pprof heap endpoint (gc=1) and returns
+// the runtime's HeapInuse and StackInuse in bytes (0 when pprof is off or
+// unreadable).
+func (g *gantryServer) memStats(ctx context.Context, c *http.Client) (heap, stack int64) {
 	if g.pprofURL == "" {
-		return 0
+		return 0, 0
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.pprofURL+"/debug/pprof/heap?debug=1&gc=1", nil)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	// The runtime.MemStats trailer has lines like "# HeapInuse = 1234".
-	if _, rest, ok := strings.Cut(string(b), "# HeapInuse = "); ok {
-		if f := strings.Fields(rest); len(f) > 0 {
-			n, _ := strconv.ParseInt(f[0], 10, 64)
-			return n
+	field := func(name string) int64 {
+		if _, rest, ok := strings.Cut(string(b), "# "+name+" = "); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n
+			}
 		}
+		return 0
 	}
-	return 0
+	return field("HeapInuse"), field("StackInuse")
 }
 
 // saveProfile fetches a CPU profile of d from the pprof endpoint into path;

@@ -364,9 +364,9 @@ func (h *harness) streamMemory(ctx context.Context) error {
 	for _, n := range h.prof.memN {
 		for _, s := range h.streamSubjects()[1:] {
 			tg := s.request(shapeMessages, body, streamKnobs(h.prof.memChunks, h.prof.memInterval), "")
-			var heapBefore, heapPlateau int64
+			var heapBefore, heapPlateau, stackBefore, stackPlateau int64
 			if s.g != nil {
-				heapBefore = s.g.heapInuse(ctx, h.client)
+				heapBefore, stackBefore = s.g.memStats(ctx, h.client)
 			}
 			before, err := procstat.Read(s.pid)
 			if err != nil {
@@ -385,7 +385,7 @@ func (h *harness) streamMemory(ctx context.Context) error {
 				}
 				if s.g != nil {
 					goroutines = s.g.goroutines(ctx, h.client)
-					heapPlateau = s.g.heapInuse(ctx, h.client)
+					heapPlateau, stackPlateau = s.g.memStats(ctx, h.client)
 					if h.cfg.pprofDir != "" {
 						path := filepath.Join(h.cfg.pprofDir, fmt.Sprintf("%s-heap-%d-streams.pprof", s.name, n))
 						if err := s.g.saveProfile(ctx, path, 0); err == nil {
@@ -401,8 +401,9 @@ func (h *harness) streamMemory(ctx context.Context) error {
 				note += fmt.Sprintf("; %d goroutines at plateau (%.1f per stream)", goroutines, float64(goroutines)/float64(n))
 			}
 			if heapBefore > 0 && heapPlateau > 0 {
-				note += fmt.Sprintf("; Go heap in use %.1f -> %.1f MiB (%.1f KiB/stream)", mib(heapBefore), mib(heapPlateau),
-					float64(heapPlateau-heapBefore)/float64(n)/1024)
+				note += fmt.Sprintf("; Go heap in use %.1f -> %.1f MiB (%.1f KiB/stream), goroutine stacks %.1f -> %.1f MiB (%.1f KiB/stream)",
+					mib(heapBefore), mib(heapPlateau), float64(heapPlateau-heapBefore)/float64(n)/1024,
+					mib(stackBefore), mib(stackPlateau), float64(stackPlateau-stackBefore)/float64(n)/1024)
 			}
 			h.rep.Add(report.Row{Subject: s.name, Scenario: "memory per open stream", Level: fmt.Sprintf("N=%d slow (1 frame/%s)", n, h.prof.memInterval),
 				Value: report.Ptr(perStream), Unit: "KiB/stream", Errors: o.errs, Note: note})
