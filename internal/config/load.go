@@ -119,6 +119,11 @@ type loader struct {
 	// bad holds the values whose input was refused; those inputs are left
 	// out when the rest is applied, and rules involving them are skipped.
 	bad map[pflag.Value]bool
+	// raw holds the input string each applied value was set from (keyed by
+	// value, so aliases share it). Problems found after parsing echo it,
+	// because String() of a parsed value may differ from what the operator
+	// typed (a URL comes back re-encoded).
+	raw map[pflag.Value]string
 }
 
 // Load parses a server configuration from flags, environment, the YAML file
@@ -135,6 +140,7 @@ func Load(in Inputs) (*Loaded, error) {
 		env:     make(map[string]string),
 		sources: make(map[string]string),
 		bad:     make(map[pflag.Value]bool),
+		raw:     make(map[pflag.Value]string),
 	}
 	l.opts = l.vals.Options()
 	for _, line := range in.Environ {
@@ -517,8 +523,9 @@ func (l *loader) apply(byFlag map[string]*serpent.Option, doc *yaml.Node) {
 	}
 	syncOut()
 	for _, opt := range l.opts {
-		if name, _, ok := l.envLookup(opt); ok && !skip[name] {
+		if name, value, ok := l.envLookup(opt); ok && !skip[name] {
 			l.sources[opt.Name] = "env " + name
+			l.raw[opt.Value] = value
 		}
 	}
 
@@ -541,6 +548,7 @@ func (l *loader) apply(byFlag map[string]*serpent.Option, doc *yaml.Node) {
 		}
 		opt.ValueSource = serpent.ValueSourceFlag
 		l.sources[opt.Name] = "flag --" + f.Name
+		l.raw[opt.Value] = f.Value
 	}
 
 	if doc != nil {
@@ -555,6 +563,9 @@ func (l *loader) apply(byFlag map[string]*serpent.Option, doc *yaml.Node) {
 		for _, opt := range l.opts {
 			if n, ok := nodes[opt.YAMLPath()]; ok && opt.YAMLPath() != "" && opt.ValueSource == serpent.ValueSourceNone {
 				l.sources[opt.Name] = l.yamlSource(opt.YAMLPath(), n)
+				if n.Kind == yaml.ScalarNode {
+					l.raw[opt.Value] = n.Value
+				}
 			}
 		}
 		syncIn()

@@ -482,3 +482,37 @@ func TestUnknownProviderKeysWarn(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"ignoring unknown AI Bridge provider variable CODER_AIBRIDGE_PROVIDER_0_BASEURL (check for typos)"}, loaded.Warnings)
 }
+
+// A URL refused by a rule after parsing is echoed as typed, not as
+// url.URL.String re-encodes it ("x y" would come back as "x%20y").
+func TestRefusedAccessURLEchoesRawInput(t *testing.T) {
+	t.Parallel()
+	const raw = "http//x y"
+	const reason = ": must be an absolute http:// or https:// URL"
+	cases := []struct {
+		name   string
+		load   func(t *testing.T) (*config.Loaded, error)
+		source string
+	}{
+		{"flag", func(*testing.T) (*config.Loaded, error) {
+			return config.Load(config.Inputs{Flags: []config.FlagValue{{Name: "access-url", Value: raw}}})
+		}, "flag --access-url"},
+		{"env", func(*testing.T) (*config.Loaded, error) {
+			return config.Load(config.Inputs{Environ: []string{"CODER_ACCESS_URL=" + raw}})
+		}, "env CODER_ACCESS_URL"},
+		{"yaml", func(t *testing.T) (*config.Loaded, error) {
+			return loadYAML(t, "networking:\n  accessURL: \""+raw+"\"\n")
+		}, "YAML networking.accessURL"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := tc.load(t)
+			lines := problemLines(t, err)
+			require.Len(t, lines, 1, "%v", lines)
+			require.Contains(t, lines[0], `option "Access URL" (`+tc.source)
+			require.Contains(t, lines[0], `invalid value "`+raw+`"`+reason)
+			require.NotContains(t, lines[0], "%20")
+		})
+	}
+}

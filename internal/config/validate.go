@@ -105,7 +105,19 @@ func (l *loader) fail(name string, err error) {
 		l.problems = append(l.problems, Problem{Option: name, Err: err})
 		return
 	}
-	l.add(*opt, l.sourceOf(*opt), displayValue(opt.Value), err)
+	l.add(*opt, l.sourceOf(*opt), l.inputOf(opt.Value), err)
+}
+
+// inputOf renders a value for a problem found after parsing. A URL is
+// echoed as the operator wrote it: url.URL.String re-encodes it (a space
+// becomes %20), which would show an input nobody typed.
+func (l *loader) inputOf(v pflag.Value) string {
+	if _, ok := v.(*serpent.URL); ok {
+		if raw, ok := l.raw[v]; ok {
+			return raw
+		}
+	}
+	return displayValue(v)
 }
 
 // displayValue renders a value for messages. serpent's StringArray.String
