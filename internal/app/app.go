@@ -158,7 +158,7 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("ensure deployment id: %w", err)
 	}
 
-	if err := s.bindListeners(); err != nil {
+	if err := s.bindListeners(ctx); err != nil {
 		return nil, err
 	}
 	s.accessURL = s.resolveAccessURL()

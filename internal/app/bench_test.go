@@ -30,7 +30,7 @@ func BenchmarkBuildInfo(b *testing.B) {
 			require.NoError(b, err)
 			b.Cleanup(func() { _ = srv.Close() })
 			h := srv.Handler()
-			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req := httptest.NewRequestWithContext(b.Context(), http.MethodGet, path, nil)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {

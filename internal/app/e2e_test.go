@@ -41,7 +41,7 @@ func (s *syncBuffer) String() string {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
@@ -71,7 +71,7 @@ func TestServerCommandEndToEnd(t *testing.T) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := client.Get(base + "/healthz")
+		resp, err := httpGet(t, client, base+"/healthz")
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -89,7 +89,7 @@ func TestServerCommandEndToEnd(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	resp, err := client.Get(base + "/api/v2/buildinfo")
+	resp, err := httpGet(t, client, base+"/api/v2/buildinfo")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
@@ -115,6 +115,6 @@ func TestServerCommandEndToEnd(t *testing.T) {
 		t.Fatal("server did not stop after SIGINT")
 	}
 	require.Contains(t, stderr.String(), "shutdown complete")
-	_, err = client.Get(base + "/healthz")
+	_, err = httpGet(t, client, base+"/healthz")
 	require.Error(t, err, "nothing listens after shutdown")
 }

@@ -19,7 +19,7 @@ func TestRepeatedSlashesReachTheRoute(t *testing.T) {
 	d := deploy(t)
 	client := &http.Client{Timeout: 10 * time.Second}
 	for _, path := range []string{"//api/v2//buildinfo", "/api//v2/buildinfo", "/api/v2///buildinfo"} {
-		resp, err := client.Get(d.url.String() + path)
+		resp, err := httpGet(t, client, d.url.String()+path)
 		require.NoError(t, err)
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -30,7 +30,7 @@ func TestRepeatedSlashesReachTheRoute(t *testing.T) {
 		require.Equal(t, d.url.String(), bi.DashboardURL, path)
 	}
 	// An unknown path stays unknown.
-	resp, err := client.Get(d.url.String() + "//api/v2//nope")
+	resp, err := httpGet(t, client, d.url.String()+"//api/v2//nope")
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusNotFound, resp.StatusCode)

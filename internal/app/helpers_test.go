@@ -173,6 +173,26 @@ func get(t *testing.T, c *sdk.Client, method, path string, body any) (int, http.
 	return resp.StatusCode, resp.Header, b
 }
 
+// httpGet is c.Get bound to the test's context, for requests that go
+// around the SDK (TLS clients, redirects, other listeners).
+func httpGet(t *testing.T, c *http.Client, url string) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	require.NoError(t, err)
+	return c.Do(req)
+}
+
+// httpPost sends an empty JSON POST bound to the test's context. It reports
+// every failure as an error (no require), so goroutines may call it.
+func httpPost(t *testing.T, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return http.DefaultClient.Do(req)
+}
+
 func decode[T any](t *testing.T, b []byte) T {
 	t.Helper()
 	var v T

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -22,10 +23,10 @@ import (
 // bindListeners opens every enabled socket before anything is served, so a
 // port conflict stops the start with a clear error and tests can listen on
 // port 0 and read the bound address.
-func (s *Server) bindListeners() error {
+func (s *Server) bindListeners(ctx context.Context) error {
 	vals := s.vals
 	bind := func(name, addr string) error {
-		ln, err := net.Listen("tcp", addr)
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 		if err != nil {
 			return fmt.Errorf("listen %s on %q: %w", name, addr, err)
 		}

@@ -107,7 +107,7 @@ func TestTLSListener(t *testing.T) {
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: ca.pool},
 	}}
-	resp, err := client.Get(d.url.String() + "/api/v2/buildinfo")
+	resp, err := httpGet(t, client, d.url.String()+"/api/v2/buildinfo")
 	require.NoError(t, err)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
@@ -118,12 +118,12 @@ func TestTLSListener(t *testing.T) {
 	old := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: ca.pool, MaxVersion: tls.VersionTLS12},
 	}}
-	_, err = old.Get(d.url.String() + "/api/v2/buildinfo")
+	_, err = httpGet(t, old, d.url.String()+"/api/v2/buildinfo")
 	require.Error(t, err)
 
 	// Plain HTTP redirects to the HTTPS access URL.
 	plain := &http.Client{Timeout: 10 * time.Second, CheckRedirect: noRedirect}
-	resp, err = plain.Get("http://" + d.srv.Addr("http") + "/api/v2/buildinfo?x=1")
+	resp, err = httpGet(t, plain, "http://"+d.srv.Addr("http")+"/api/v2/buildinfo?x=1")
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusTemporaryRedirect, resp.StatusCode)
@@ -147,7 +147,7 @@ func TestTLSClientAuth(t *testing.T) {
 	anonymous := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: ca.pool},
 	}}
-	_, err := anonymous.Get(d.url.String() + "/healthz")
+	_, err := httpGet(t, anonymous, d.url.String()+"/healthz")
 	require.Error(t, err, "a client without a certificate is refused")
 
 	pair, err := tls.LoadX509KeyPair(clientCert, clientKey)
@@ -155,7 +155,7 @@ func TestTLSClientAuth(t *testing.T) {
 	withCert := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{pair}},
 	}}
-	resp, err := withCert.Get(d.url.String() + "/healthz")
+	resp, err := httpGet(t, withCert, d.url.String()+"/healthz")
 	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -249,7 +249,7 @@ func TestCSPHeader(t *testing.T) {
 
 func scrape(t *testing.T, addr string) string {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
+	resp, err := httpGet(t, http.DefaultClient, "http://"+addr+"/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -295,14 +295,14 @@ func TestPprofListener(t *testing.T) {
 	d := deploy(t, withFlags("pprof-enable", "true", "pprof-address", "127.0.0.1:0"))
 	addr := d.srv.Addr("pprof")
 	require.NotEmpty(t, addr)
-	resp, err := http.Get("http://" + addr + "/debug/pprof/")
+	resp, err := httpGet(t, http.DefaultClient, "http://"+addr+"/debug/pprof/")
 	require.NoError(t, err)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, string(b), "goroutine")
 
-	resp, err = http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	resp, err = httpGet(t, http.DefaultClient, "http://"+addr+"/debug/pprof/goroutine?debug=1")
 	require.NoError(t, err)
 	b, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -429,7 +429,7 @@ func TestSwagger(t *testing.T) {
 
 	on := deploy(t, withFlags("swagger-enable", "true"))
 	c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: noRedirect}
-	resp, err := c.Get(on.url.String() + "/swagger")
+	resp, err := httpGet(t, c, on.url.String()+"/swagger")
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusFound, resp.StatusCode)
@@ -461,13 +461,13 @@ func TestRedirectToAccessURL(t *testing.T) {
 	d := deploy(t, withFlags("access-url", "https://gantry.example.com", "redirect-to-access-url", "true"))
 	c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: noRedirect}
 	base := "http://" + d.srv.Addr("http")
-	resp, err := c.Get(base + "/api/v2/buildinfo?a=b")
+	resp, err := httpGet(t, c, base+"/api/v2/buildinfo?a=b")
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusTemporaryRedirect, resp.StatusCode)
 	require.Equal(t, "https://gantry.example.com/api/v2/buildinfo?a=b", resp.Header.Get("Location"))
 
-	resp, err = c.Get(base + "/healthz")
+	resp, err = httpGet(t, c, base+"/healthz")
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, "health checks are not redirected")
@@ -495,7 +495,7 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	}
 	res := make(chan result, 1)
 	go func() {
-		resp, err := http.Post("http://"+addr+"/api/v2/aibridge/slow", "application/json", nil)
+		resp, err := httpPost(t, "http://"+addr+"/api/v2/aibridge/slow")
 		if err != nil {
 			res <- result{err: err}
 			return
@@ -513,7 +513,8 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	d.cancel() // SIGINT/SIGTERM in production: Serve starts draining
 	// New connections are refused while the in-flight request finishes.
 	require.Eventually(t, func() bool {
-		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		dialer := &net.Dialer{Timeout: 200 * time.Millisecond}
+		conn, err := dialer.DialContext(t.Context(), "tcp", addr)
 		if err != nil {
 			return true
 		}
@@ -521,8 +522,8 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 		return false
 	}, 10*time.Second, 20*time.Millisecond)
 	select {
-	case <-d.done:
-		t.Fatal("Serve returned before the in-flight request finished")
+	case err := <-d.done:
+		t.Fatalf("Serve returned (%v) before the in-flight request finished", err)
 	default:
 	}
 	close(gw.release)
@@ -547,7 +548,7 @@ func TestShutdownGracePeriodIsBounded(t *testing.T) {
 
 	errc := make(chan error, 1)
 	go func() {
-		resp, err := http.Post(d.url.String()+"/api/v2/aibridge/stuck", "application/json", nil)
+		resp, err := httpPost(t, d.url.String()+"/api/v2/aibridge/stuck")
 		if err == nil {
 			_, err = io.ReadAll(resp.Body)
 			resp.Body.Close()

@@ -48,7 +48,7 @@ func startServerProcess(t *testing.T, args ...string) *serverProcess {
 	t.Helper()
 	addr := freePort(t)
 	p := &serverProcess{url: "http://" + addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(os.Args[0], append([]string{"server", "--http-address", addr}, args...)...)
+	p.cmd = exec.CommandContext(t.Context(), os.Args[0], append([]string{"server", "--http-address", addr}, args...)...)
 	p.cmd.Env = []string{envServerProcess + "=1", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	require.NoError(t, p.cmd.Start())
@@ -74,7 +74,7 @@ func (p *serverProcess) waitHealthy(t *testing.T) {
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := client.Get(p.url + "/healthz")
+		resp, err := httpGet(t, client, p.url+"/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
