@@ -135,43 +135,50 @@ type CSPViolation struct {
 // BuildInfo returns the server's build information. It needs no session.
 func (c *Client) BuildInfo(ctx context.Context) (BuildInfoResponse, error) {
 	var out BuildInfoResponse
-	return out, c.do(ctx, http.MethodGet, "/api/v2/buildinfo", nil, http.StatusOK, &out)
+	err := c.do(ctx, http.MethodGet, "/api/v2/buildinfo", nil, http.StatusOK, &out)
+	return out, err
 }
 
 // DeploymentConfig returns the deployment configuration (owners and auditors).
 func (c *Client) DeploymentConfig(ctx context.Context) (DeploymentConfig, error) {
 	var out DeploymentConfig
-	return out, c.do(ctx, http.MethodGet, "/api/v2/deployment/config", nil, http.StatusOK, &out)
+	err := c.do(ctx, http.MethodGet, "/api/v2/deployment/config", nil, http.StatusOK, &out)
+	return out, err
 }
 
 // DeploymentStats returns the deployment statistics (owners and auditors).
 func (c *Client) DeploymentStats(ctx context.Context) (DeploymentStats, error) {
 	var out DeploymentStats
-	return out, c.do(ctx, http.MethodGet, "/api/v2/deployment/stats", nil, http.StatusOK, &out)
+	err := c.do(ctx, http.MethodGet, "/api/v2/deployment/stats", nil, http.StatusOK, &out)
+	return out, err
 }
 
 // SSHConfiguration returns the deployment's SSH client settings.
 func (c *Client) SSHConfiguration(ctx context.Context) (SSHConfigResponse, error) {
 	var out SSHConfigResponse
-	return out, c.do(ctx, http.MethodGet, "/api/v2/deployment/ssh", nil, http.StatusOK, &out)
+	err := c.do(ctx, http.MethodGet, "/api/v2/deployment/ssh", nil, http.StatusOK, &out)
+	return out, err
 }
 
 // Experiments returns the enabled experiments (never nil on success).
 func (c *Client) Experiments(ctx context.Context) ([]string, error) {
 	out := []string{}
-	return out, c.do(ctx, http.MethodGet, "/api/v2/experiments", nil, http.StatusOK, &out)
+	err := c.do(ctx, http.MethodGet, "/api/v2/experiments", nil, http.StatusOK, &out)
+	return out, err
 }
 
 // SafeExperiments returns the experiments that "*" enables.
 func (c *Client) SafeExperiments(ctx context.Context) (AvailableExperiments, error) {
 	var out AvailableExperiments
-	return out, c.do(ctx, http.MethodGet, "/api/v2/experiments/available", nil, http.StatusOK, &out)
+	err := c.do(ctx, http.MethodGet, "/api/v2/experiments/available", nil, http.StatusOK, &out)
+	return out, err
 }
 
 // UpdateCheck reports whether a newer release exists. It needs no session.
 func (c *Client) UpdateCheck(ctx context.Context) (UpdateCheckResponse, error) {
 	var out UpdateCheckResponse
-	return out, c.do(ctx, http.MethodGet, "/api/v2/updatecheck", nil, http.StatusOK, &out)
+	err := c.do(ctx, http.MethodGet, "/api/v2/updatecheck", nil, http.StatusOK, &out)
+	return out, err
 }
 
 // ReportCSPViolation posts a CSP violation report. It needs no session.
