@@ -31,7 +31,11 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // Write encodes v as JSON with the given status. Encoding happens into a
 // pooled buffer first, so a marshalling error still yields a clean 500.
 func Write(ctx context.Context, rw http.ResponseWriter, status int, v any) {
-	buf := bufPool.Get().(*bytes.Buffer)
+	buf, ok := bufPool.Get().(*bytes.Buffer)
+	if !ok {
+		// Unreachable: the pool only ever holds *bytes.Buffer.
+		buf = new(bytes.Buffer)
+	}
 	defer func() {
 		if buf.Cap() <= 64<<10 {
 			buf.Reset()
