@@ -299,7 +299,7 @@ func TestStackHeadersLogAndRecover(t *testing.T) {
 	meID := resp.Header.Get(httpmw.RequestIDHeader)
 	require.NotEqual(t, id, meID, "fresh id per request")
 
-	_, err := http.Get(base + "/abort")
+	_, err := http.DefaultClient.Do(newReq(t, http.MethodGet, base+"/abort"))
 	require.Error(t, err, "ErrAbortHandler aborts the connection")
 
 	mu.Lock()

@@ -79,7 +79,8 @@ func RealIP(o RealIPOptions) (func(http.Handler) http.Handler, error) {
 }
 
 func clientFromHeader(values []string, forwardedFor bool, trusted func(netip.Addr) bool) (netip.Addr, bool) {
-	var parts []string
+	// At least one entry per header line; commas add more.
+	parts := make([]string, 0, len(values))
 	for _, v := range values {
 		parts = append(parts, strings.Split(v, ",")...)
 	}

@@ -22,7 +22,7 @@ func TestCollapseSlashes(t *testing.T) {
 		{"/api///v2/users/me/", "/api/v2/users/me/", ""},
 		{"/api//v2/users/a%2Fb", "/api/v2/users/a/b", "/api/v2/users/a%2Fb"},
 	} {
-		req := httptest.NewRequest(http.MethodGet, "http://gantry.test"+tc.target, nil)
+		req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "http://gantry.test"+tc.target, nil)
 		original := req.URL.Path
 		h.ServeHTTP(httptest.NewRecorder(), req)
 		require.Equal(t, tc.path, gotPath, tc.target)
