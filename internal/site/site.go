@@ -70,7 +70,7 @@ func (s *Site) CLIAuth(rw http.ResponseWriter, _ *http.Request) { writeHTML(rw, 
 // Asset serves the embedded scripts and styles under /assets/.
 func (s *Site) Asset(rw http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, "/assets/")
-	if strings.Contains(name, "/") || !(strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".css")) {
+	if strings.Contains(name, "/") || (!strings.HasSuffix(name, ".js") && !strings.HasSuffix(name, ".css")) {
 		http.NotFound(rw, r)
 		return
 	}

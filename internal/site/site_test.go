@@ -25,7 +25,9 @@ func TestPages(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	get := func(path string) (int, string, string) {
-		resp, err := srv.Client().Get(srv.URL + path)
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+path, nil)
+		require.NoError(t, err)
+		resp, err := srv.Client().Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
