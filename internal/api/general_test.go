@@ -25,7 +25,9 @@ func TestOpenAPIDocumentListsEveryRoute(t *testing.T) {
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
 
-	resp, err := srv.Client().Get(srv.URL + "/swagger/doc.json")
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/swagger/doc.json", nil)
+	require.NoError(t, err)
+	resp, err := srv.Client().Do(req)
 	require.NoError(t, err)
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
