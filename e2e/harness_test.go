@@ -164,9 +164,9 @@ func errOrOK(err error) string {
 
 // tail keeps the end of a long output for failure messages.
 func tail(s string) string {
-	const max = 4000
-	if len(s) > max {
-		return "…" + s[len(s)-max:]
+	const limit = 4000
+	if len(s) > limit {
+		return "…" + s[len(s)-limit:]
 	}
 	return s
 }
