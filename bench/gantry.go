@@ -294,7 +294,7 @@ func (g *gantryServer) goroutines(ctx context.Context, c *http.Client) int {
 }
 
 // memStats runs a GC through the pprof heap endpoint (gc=1) and returns
-// the runtime's HeapInuse and StackInuse in bytes (0 when pprof is off or
+// the runtime's HeapInuse and stack in-use bytes (0 when pprof is off or
 // unreadable).
 func (g *gantryServer) memStats(ctx context.Context, c *http.Client) (heap, stack int64) {
 	if g.pprofURL == "" {
@@ -320,7 +320,8 @@ func (g *gantryServer) memStats(ctx context.Context, c *http.Client) (heap, stac
 		}
 		return 0
 	}
-	return field("HeapInuse"), field("StackInuse")
+	// Stack is printed as "# Stack = <inuse> / <sys>".
+	return field("HeapInuse"), field("Stack")
 }
 
 // saveProfile fetches a CPU profile of d from the pprof endpoint into path;
