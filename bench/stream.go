@@ -88,8 +88,10 @@ func (h *harness) sseTTFT(ctx context.Context, sc sseScenario) error {
 				switch {
 				case err != nil:
 					errs[i].Add(0)
-				case tr.Status != http.StatusOK || tr.FirstContent == 0:
-					errs[i].Add(max(tr.Status, 600))
+				case tr.Status != http.StatusOK:
+					errs[i].Add(tr.Status)
+				case tr.FirstContent == 0:
+					errs[i].Other++ // 200 without any content event
 				default:
 					rh.Record(tr.FirstContent)
 				}
@@ -141,9 +143,9 @@ func (h *harness) sseGaps(ctx context.Context, sc sseScenario) error {
 			i := (k + round) % n
 			tr, err := h.stream(ctx, targets[i], nil)
 			if err != nil || tr.Status != http.StatusOK {
-				status := 0
-				if tr != nil {
-					status = max(tr.Status, 600)
+				status := 0 // transport error, also mid-stream
+				if err == nil {
+					status = tr.Status
 				}
 				errs[i].Add(status)
 				p50[i] = append(p50[i], math.NaN())
