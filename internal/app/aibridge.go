@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"gantry/internal/aibridge"
 	"gantry/internal/api"
@@ -16,8 +15,8 @@ import (
 // returns the options that mount it under /api/v2/aibridge/ (see
 // api.AIBridgeOptions and routes.go). The gateway validates tokens with the
 // API's authenticator (s.authn), so both share one cache and its
-// invalidations. Its Close runs after the listeners have stopped: it ends the
-// interceptions still open and flushes every record.
+// invalidations. Its Close runs while the listeners shut down: it ends the
+// interceptions still open and flushes every record before the store closes.
 func (s *Server) aibridgeOptions(ctx context.Context) (api.AIBridgeOptions, error) {
 	bc := s.vals.AI.BridgeConfig
 	// Old records are purged whether or not the gateway is on (0 keeps them).
@@ -44,11 +43,10 @@ func (s *Server) aibridgeOptions(ctx context.Context) (api.AIBridgeOptions, erro
 	if err != nil {
 		return api.AIBridgeOptions{}, err
 	}
-	s.closers = append(s.closers, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		return gw.Close(ctx)
-	})
+	// Close refuses new requests at once, lets streams run until shortly
+	// before the grace period ends, then ends them and flushes the records
+	// (see Server.Close).
+	s.drainers = append(s.drainers, gw.Close)
 	return api.AIBridgeOptions{Gateway: gw}, nil
 }
 

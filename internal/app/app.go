@@ -51,7 +51,8 @@ type Config struct {
 	// Logger, when set, replaces the logger built from the logging options.
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the graceful drain of in-flight requests on
-	// shutdown; default DefaultShutdownTimeout.
+	// shutdown; default --shutdown-grace-period, else
+	// DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// ConfigureAPI, when set, adjusts the API options right before the API
 	// is built (tests use it for cheap password hashing).
@@ -86,6 +87,9 @@ type Server struct {
 	closeErr  error
 	// shutdown closers run in reverse order after the servers stopped.
 	closers []func() error
+	// drainers run concurrently with the servers' Shutdown, with a
+	// deadline shortly before the grace period ends (see Close).
+	drainers []func(ctx context.Context) error
 }
 
 // listener is one bound socket and the server that will serve it.
@@ -119,6 +123,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = cfg.Values.Gantry.ShutdownGracePeriod.Value()
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
@@ -413,10 +420,22 @@ func (s *Server) Serve(ctx context.Context) error {
 // Close stops the servers (draining in-flight requests for up to
 // ShutdownTimeout), the background jobs, the API and the store. It is safe
 // to call more than once.
+//
+// The drainers (the AI Bridge gateway) run alongside the servers' Shutdown
+// rather than after it: a stream still open near the end of the grace
+// period is then ended by its owner, with a provider-shaped error event,
+// before Shutdown gives up and cuts the connection. The store is closed last,
+// after every drainer has flushed its records.
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		drainCtx, cancelDrain := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout-drainMargin(s.cfg.ShutdownTimeout))
+		var drainWG sync.WaitGroup
+		drainErrs := make([]error, len(s.drainers))
+		for i, drain := range s.drainers {
+			drainWG.Go(func() { drainErrs[i] = drain(drainCtx) })
+		}
 		var wg sync.WaitGroup
 		for _, l := range s.listeners {
 			if l.srv == nil {
@@ -433,6 +452,9 @@ func (s *Server) Close() error {
 		}
 		wg.Wait()
 		cancel()
+		drainWG.Wait()
+		cancelDrain()
+		errs = append(errs, drainErrs...)
 		if s.bgCancel != nil {
 			s.bgCancel()
 		}
@@ -454,6 +476,13 @@ func (s *Server) Close() error {
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
+}
+
+// drainMargin is how long before the end of the grace period the drainers
+// end what is still running, so that their handlers have returned by the
+// time the servers' Shutdown gives up: a quarter of the period, at most 1s.
+func drainMargin(grace time.Duration) time.Duration {
+	return min(grace/4, time.Second)
 }
 
 // printBanner tells the operator where gantry listens and, on a fresh

@@ -14,6 +14,9 @@ type GantryValues struct {
 	UpdateCheckURL serpent.URL
 	// UpdateCheckInterval is how often the update checker polls.
 	UpdateCheckInterval serpent.Duration
+	// ShutdownGracePeriod is how long a stopping server lets in-flight
+	// requests (AI Bridge streams included) finish before it ends them.
+	ShutdownGracePeriod serpent.Duration
 }
 
 // AnnotationGantry marks options that only gantry has.
@@ -53,6 +56,18 @@ func (c *DeploymentValues) gantryOptions() serpent.OptionSet {
 			Annotations: ann.Mark(annotationFormatDuration, "true"),
 			Group:       &group,
 			Hidden:      true,
+		},
+		{
+			Name: "Shutdown Grace Period",
+			Description: "On SIGTERM or SIGINT, how long in-flight requests and AI Bridge streams may run " +
+				"before they are ended (streams with a provider-shaped error event); records are flushed after.",
+			Flag:        "shutdown-grace-period",
+			Env:         "GANTRY_SHUTDOWN_GRACE_PERIOD",
+			YAML:        "shutdownGracePeriod",
+			Default:     "15s",
+			Value:       &c.Gantry.ShutdownGracePeriod,
+			Annotations: ann.Mark(annotationFormatDuration, "true"),
+			Group:       &group,
 		},
 	}
 }

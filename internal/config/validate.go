@@ -264,6 +264,9 @@ func (l *loader) validate() {
 	if v.Gantry.UpdateCheckInterval.Value() < time.Minute {
 		l.fail("Update Check Interval", errors.New("must be at least 1m"))
 	}
+	if v.Gantry.ShutdownGracePeriod.Value() <= 0 {
+		l.fail("Shutdown Grace Period", errors.New("must be positive"))
+	}
 }
 
 func (l *loader) oneOf(name, value string, allowed []string) {
