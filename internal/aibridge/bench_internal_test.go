@@ -108,7 +108,7 @@ func (nopWriter) InsertAIBridgeBatch(context.Context, store.AIBridgeBatch) error
 func BenchmarkRecorder(b *testing.B) {
 	cfg := Config{}
 	cfg.setDefaults()
-	r := newRecorder(nopWriter{}, cfg.Recorder, slog.New(slog.DiscardHandler), false)
+	r := newRecorder(nopWriter{}, cfg.Recorder, slog.New(slog.DiscardHandler), false, nil)
 	defer func() { _ = r.close(context.Background()) }()
 	now := time.Now()
 	b.ReportAllocs()

@@ -25,6 +25,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"gantry/internal/store"
 )
@@ -76,6 +77,9 @@ type Options struct {
 	// Registerer receives the gateway's metrics (see metrics.go); nil
 	// keeps them unregistered.
 	Registerer prometheus.Registerer
+	// TracerProvider receives the gateway's OpenTelemetry spans (see
+	// tracing.go); nil or a no-op provider turns tracing off.
+	TracerProvider trace.TracerProvider
 }
 
 // Route prefixes the gateway answers under. The API mounts the gateway for
@@ -94,6 +98,7 @@ type Gateway struct {
 	m         *metrics
 	breakers  *breakers    // nil when the circuit breaker is disabled
 	limiter   *rateLimiter // nil when the rate limit is off
+	tracer    trace.Tracer // nil when tracing is off
 	// intercepting counts intercepted requests for MaxConcurrency.
 	intercepting atomic.Int64
 
@@ -144,6 +149,7 @@ func New(opts Options) (*Gateway, error) {
 		now:       opts.Now,
 		transport: opts.Transport,
 		providers: make(map[string]*provider, len(cfg.Providers)),
+		tracer:    newTracer(opts.TracerProvider),
 	}
 	for _, p := range cfg.Providers {
 		raw := p.BaseURL
@@ -164,7 +170,7 @@ func New(opts Options) (*Gateway, error) {
 	if g.transport == nil {
 		g.transport = NewTransport(cfg)
 	}
-	rec := newRecorder(opts.Store, cfg.Recorder, opts.Logger, cfg.StructuredLogging)
+	rec := newRecorder(opts.Store, cfg.Recorder, opts.Logger, cfg.StructuredLogging, g.tracer)
 	m, err := newMetrics(opts.Registerer, rec)
 	if err != nil {
 		_ = rec.close(context.Background())

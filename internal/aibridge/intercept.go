@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
+	"go.opentelemetry.io/otel/trace"
 
 	"gantry/internal/store"
 )
@@ -49,6 +50,11 @@ type interception struct {
 	failed                              bool
 	// status is what the client was answered (for the circuit breaker).
 	status int
+
+	// tctx carries the Intercept span (span), which is noSpan when
+	// tracing is off.
+	tctx context.Context
+	span trace.Span
 }
 
 // sentFirstByte observes time to first byte once.
@@ -70,18 +76,24 @@ func (ix *interception) serverTiming(h http.Header) {
 // upstream, relay while tapping, record the rest and the end.
 func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider, rt route, actor Actor, byok bool, arrived time.Time) {
 	shape := shapeOf(p.Type)
+	tctx, span := g.traceIntercept(r, p)
+	defer span.End()
+	refuse := func(e *gwError) {
+		traceEnd(span, e.status, true, nil)
+		e.write(rw, shape)
+	}
 	body, gerr := readBody(rw, r, g.cfg.MaxRequestBodyBytes)
 	if gerr != nil {
-		gerr.write(rw, shape)
+		refuse(gerr)
 		return
 	}
 	if len(body) == 0 || !gjson.ValidBytes(body) || body[firstNonSpace(body)] != '{' {
-		errBadRequest("request body must be a JSON object").write(rw, shape)
+		refuse(errBadRequest("request body must be a JSON object"))
 		return
 	}
 	info := parseRequest(rt.api, body)
 	if rt.api == apiResponses && info.background {
-		errNotImplemented("background requests are currently not supported by AI Bridge").write(rw, shape)
+		refuse(errNotImplemented("background requests are currently not supported by AI Bridge"))
 		return
 	}
 
@@ -91,11 +103,13 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 		model = "unknown"
 	}
 	ix := &interception{g: g, id: uuid.New(), p: p, rt: rt, stream: info.stream, info: info,
-		model: model, client: client, actor: actor, arrived: arrived}
+		model: model, client: client, actor: actor, arrived: arrived, tctx: tctx, span: span}
+	ix.traceDetails()
 	ix.modelLabel = g.m.models.label(model)
 	inflight := g.m.inflight.WithLabelValues(p.Name, ix.modelLabel, rt.endpoint)
 	inflight.Inc()
 	defer inflight.Dec()
+	_, recSpan := ix.traceChild(tctx, "Intercept.RecordInterception")
 	g.rec.start(&store.Interception{
 		ID:              ix.id,
 		InitiatorID:     actor.UserID,
@@ -109,6 +123,7 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 		Metadata:        startMetadata(info.stream, byok, rt.api),
 		StartedAt:       g.now().UTC(),
 	})
+	recSpan.End()
 	// Whatever happens below, the interception is ended with what was seen.
 	defer ix.finish()
 
@@ -121,6 +136,8 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 		}
 	}
 	ix.tap = newTap(rt.api, dropUsage)
+	pctx, pspan := ix.traceChild(tctx, "Intercept.ProcessRequest")
+	defer pspan.End()
 
 	if g.breakers != nil {
 		// The interception is recorded even when the breaker rejects it.
@@ -133,7 +150,7 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 		defer func() { g.breakers.done(key, isBreakerFailure(p.Type, ix.status)) }()
 	}
 
-	ctx, cancel := context.WithCancelCause(r.Context())
+	ctx, cancel := context.WithCancelCause(pctx)
 	defer cancel(nil)
 	stopBase := context.AfterFunc(g.base, func() { cancel(errShutdown) })
 	defer stopBase()
@@ -161,10 +178,13 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 	ureq.Header = g.outboundHeaders(r.Header, p, byok, true, &actor)
 
 	ix.upstreamStart = time.Now()
+	_, uspan := ix.traceUpstream(ctx, ureq.URL)
 	resp, err := g.transport.RoundTrip(ureq)
 	if err != nil {
 		ix.failed = true
 		ix.upstreamEnd = time.Now()
+		traceEnd(uspan, 0, true, err)
+		uspan.End()
 		if r.Context().Err() != nil {
 			return // the client left; nothing to answer
 		}
@@ -173,6 +193,10 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 		ge.write(rw, shape)
 		return
 	}
+	defer func() {
+		traceEnd(uspan, resp.StatusCode, ix.failed, nil)
+		uspan.End()
+	}()
 	defer resp.Body.Close()
 	ix.status = resp.StatusCode
 
@@ -499,7 +523,10 @@ func (ix *interception) finish() {
 			Metadata: json.RawMessage(`{"source":"` + t.source + `"}`), CreatedAt: now,
 		})
 	}
+	fspan := ix.traceFinal(f)
 	ix.g.rec.finish(f)
+	fspan.End()
+	traceEnd(ix.span, ix.status, ix.failed, nil)
 }
 
 // observe updates the metrics for a finished interception.

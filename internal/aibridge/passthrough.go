@@ -15,7 +15,10 @@ import (
 // recorded, and the response is relayed unchanged.
 func (g *Gateway) passthrough(rw http.ResponseWriter, r *http.Request, p *provider, rt route, byok bool) {
 	shape := shapeOf(p.Type)
-	ctx, cancel := context.WithCancelCause(r.Context())
+	u := p.upstreamURL(r, rt)
+	tctx, span := g.tracePassthrough(r, p, u)
+	defer span.End()
+	ctx, cancel := context.WithCancelCause(tctx)
 	defer cancel(nil)
 	stopBase := context.AfterFunc(g.base, func() { cancel(errShutdown) })
 	defer stopBase()
@@ -28,11 +31,12 @@ func (g *Gateway) passthrough(rw http.ResponseWriter, r *http.Request, p *provid
 	}
 	ureq, err := http.NewRequestWithContext(ctx, r.Method, "", body)
 	if err != nil {
+		traceEnd(span, http.StatusInternalServerError, true, err)
 		errInternal().write(rw, shape)
 		return
 	}
 	ureq.ContentLength = r.ContentLength
-	ureq.URL = p.upstreamURL(r, rt)
+	ureq.URL = u
 	ureq.Host = ureq.URL.Host
 	ureq.Header = g.outboundHeaders(r.Header, p, byok, false, nil)
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
@@ -45,6 +49,7 @@ func (g *Gateway) passthrough(rw http.ResponseWriter, r *http.Request, p *provid
 	}
 	resp, err := g.transport.RoundTrip(ureq)
 	if err != nil {
+		traceEnd(span, 0, true, err)
 		if r.Context().Err() != nil {
 			return
 		}
@@ -52,6 +57,8 @@ func (g *Gateway) passthrough(rw http.ResponseWriter, r *http.Request, p *provid
 		return
 	}
 	defer resp.Body.Close()
+	// A provider's 4xx is the client's business; 5xx marks the span.
+	traceEnd(span, resp.StatusCode, resp.StatusCode >= 500, nil)
 	_ = http.NewResponseController(rw).SetWriteDeadline(time.Time{})
 	g.relayVerbatim(rw, resp, uuid.Nil)
 }

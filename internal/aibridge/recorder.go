@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"gantry/internal/store"
 )
 
@@ -31,6 +33,7 @@ type recorder struct {
 	cfg     RecorderConfig
 	log     *slog.Logger
 	structd bool
+	tracer  trace.Tracer // nil when tracing is off
 
 	q       chan recItem
 	stop    chan struct{}
@@ -69,9 +72,10 @@ type RecorderStats struct {
 	Queued        int
 }
 
-func newRecorder(w BatchWriter, cfg RecorderConfig, log *slog.Logger, structured bool) *recorder {
+func newRecorder(w BatchWriter, cfg RecorderConfig, log *slog.Logger, structured bool, tracer trace.Tracer) *recorder {
 	r := &recorder{
 		w:       w,
+		tracer:  tracer,
 		cfg:     cfg,
 		log:     log,
 		structd: structured,
@@ -273,7 +277,10 @@ func (r *recorder) writeBatch(b store.AIBridgeBatch, stopping bool) {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.WriteTimeout)
+		ctx, span := r.traceBatch(ctx, &b, attempt)
 		err := r.w.InsertAIBridgeBatch(ctx, b)
+		traceEnd(span, 0, false, err)
+		span.End()
 		cancel()
 		if err == nil {
 			r.written.Add(int64(b.Len()))
