@@ -39,6 +39,8 @@ func (s *Server) aibridgeOptions(ctx context.Context) (api.AIBridgeOptions, erro
 		Store:      s.store,
 		Logger:     s.logger.With("component", "aibridge"),
 		Registerer: s.registry,
+		// nil unless --trace is on.
+		TracerProvider: s.tracerProvider,
 	})
 	if err != nil {
 		return api.AIBridgeOptions{}, err

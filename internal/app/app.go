@@ -25,6 +25,8 @@ import (
 	"github.com/coder/serpent"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"gantry/internal/api"
 	"gantry/internal/authn"
@@ -57,6 +59,9 @@ type Config struct {
 	// ConfigureAPI, when set, adjusts the API options right before the API
 	// is built (tests use it for cheap password hashing).
 	ConfigureAPI func(*api.Options)
+	// TraceExporter, when set, receives the spans --trace produces instead
+	// of the OTLP exporter (tests). It has no effect without --trace.
+	TraceExporter sdktrace.SpanExporter
 }
 
 // DefaultShutdownTimeout is how long shutdown waits for in-flight requests.
@@ -78,6 +83,8 @@ type Server struct {
 	api       *api.API
 	handler   http.Handler
 	accessURL *url.URL
+	// tracerProvider is nil unless --trace is on (tracing.go).
+	tracerProvider trace.TracerProvider
 
 	bgCancel context.CancelFunc
 	bgWG     sync.WaitGroup
@@ -172,6 +179,10 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// The derived access URL is the effective value: report it in the
 	// deployment config as Coder does.
 	vals.AccessURL = serpent.URL(*s.accessURL)
+
+	if s.tracerProvider, err = s.newTracerProvider(ctx); err != nil {
+		return nil, err
+	}
 
 	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.bgCancel = cancel
@@ -361,6 +372,9 @@ func (s *Server) rootHandler(h http.Handler) (http.Handler, error) {
 	h = httpmw.CollapseSlashes(h)
 	h = realIP(h)
 	h = httpmw.StaticHeaders(buildinfo.Version())(h)
+	if s.tracerProvider != nil {
+		h = traceHTTP(h, s.tracerProvider)
+	}
 	h = httpmw.RequestID(h)
 	return h, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"gantry/internal/api"
 	"gantry/internal/apitest"
@@ -43,7 +44,8 @@ type deployOpts struct {
 	shutdown  time.Duration
 	// configLogger builds the logger from the logging flags instead of
 	// capturing logs.
-	configLogger bool
+	configLogger  bool
+	traceExporter sdktrace.SpanExporter
 }
 
 type deployOption func(*deployOpts)
@@ -65,6 +67,11 @@ func withEnviron(env ...string) deployOption {
 
 func withShutdownTimeout(d time.Duration) deployOption {
 	return func(o *deployOpts) { o.shutdown = d }
+}
+
+// withTraceExporter sends the spans of --trace to exp.
+func withTraceExporter(exp sdktrace.SpanExporter) deployOption {
+	return func(o *deployOpts) { o.traceExporter = exp }
 }
 
 func withConfiguredLogger() deployOption {
@@ -117,6 +124,7 @@ func deploy(t *testing.T, opts ...deployOption) *deployment {
 		Store:           st,
 		Logger:          logger,
 		ShutdownTimeout: o.shutdown,
+		TraceExporter:   o.traceExporter,
 		ConfigureAPI: func(ao *api.Options) {
 			ao.Identity.PasswordParams = userpassword.Params{Memory: 64, Time: 1, Threads: 1}
 			if o.configure != nil {
