@@ -1160,7 +1160,7 @@ func (c *DeploymentValues) Options() serpent.OptionSet {
 		},
 		{
 			Name:        "Trace Enable",
-			Description: "Record OpenTelemetry traces (accepted for compatibility).",
+			Description: "Record OpenTelemetry traces and export them over OTLP/HTTP (configured by the OTEL_EXPORTER_OTLP_* variables).",
 			Flag:        "trace",
 			Env:         "CODER_TRACE_ENABLE",
 			YAML:        "enable",
