@@ -46,10 +46,17 @@ type serverProcess struct {
 
 func startServerProcess(t *testing.T, args ...string) *serverProcess {
 	t.Helper()
+	return startServerProcessEnv(t, nil, args...)
+}
+
+// startServerProcessEnv is startServerProcess with extra environment
+// variables ("NAME=value").
+func startServerProcessEnv(t *testing.T, env []string, args ...string) *serverProcess {
+	t.Helper()
 	addr := freePort(t)
 	p := &serverProcess{url: "http://" + addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.CommandContext(t.Context(), os.Args[0], append([]string{"server", "--http-address", addr}, args...)...)
-	p.cmd.Env = []string{envServerProcess + "=1", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	p.cmd.Env = append([]string{envServerProcess + "=1", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	require.NoError(t, p.cmd.Start())
 	go func() {

@@ -4,14 +4,18 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"gantry/internal/aibridge"
 	"gantry/internal/aibridge/mockupstream"
@@ -115,4 +119,84 @@ func readBody(t *testing.T, resp *http.Response) string {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// otlpCollector is a minimal OTLP/HTTP trace receiver: it decodes every
+// export request and keeps the span names and resource service names.
+type otlpCollector struct {
+	mu       sync.Mutex
+	spans    []string
+	services map[string]bool
+	requests int
+}
+
+func (c *otlpCollector) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil || r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" {
+		http.Error(rw, "unexpected export", http.StatusBadRequest)
+		return
+	}
+	var req coltracepb.ExportTraceServiceRequest
+	if err := proto.Unmarshal(body, &req); err != nil {
+		http.Error(rw, err.Error(), http.StatusBadRequest)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.requests++
+	for _, rs := range req.GetResourceSpans() {
+		for _, kv := range rs.GetResource().GetAttributes() {
+			if kv.GetKey() == "service.name" {
+				c.services[kv.GetValue().GetStringValue()] = true
+			}
+		}
+		for _, ss := range rs.GetScopeSpans() {
+			for _, s := range ss.GetSpans() {
+				c.spans = append(c.spans, s.GetName())
+			}
+		}
+	}
+	rw.Header().Set("Content-Type", "application/x-protobuf")
+	rw.WriteHeader(http.StatusOK)
+}
+
+// TestTraceOTLPExportFromProcess: a `gantry server --trace` process
+// configured only by OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_SERVICE_NAME sends
+// its spans, the gateway's included, to that collector over OTLP/HTTP, and
+// the last ones are flushed when it stops on SIGTERM.
+func TestTraceOTLPExportFromProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server process")
+	}
+	t.Parallel()
+	col := &otlpCollector{services: map[string]bool{}}
+	colSrv := httptest.NewServer(col)
+	t.Cleanup(colSrv.Close)
+	mock := mockupstream.New(mockupstream.Options{})
+	base := mock.Start()
+	t.Cleanup(mock.Close)
+
+	p := startServerProcessEnv(t,
+		[]string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + colSrv.URL, "OTEL_SERVICE_NAME=gantry-test"},
+		"--trace", "--cache-dir", t.TempDir(),
+		"--aibridge-enabled", "--aibridge-anthropic-base-url", base, "--aibridge-anthropic-key", "sk-ant-central")
+	p.waitHealthy(t)
+	first := apitest.CreateFirstUser(t, p.client(""))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, p.url+"/api/v2/aibridge/anthropic/v1/messages",
+		strings.NewReader(`{"model":"claude-mock-1","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`))
+	require.NoError(t, err)
+	req.Header.Set("X-Api-Key", first.SessionToken)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	require.NoError(t, err)
+	out := readBody(t, resp)
+	require.Equal(t, http.StatusOK, resp.StatusCode, out)
+
+	p.stop(t) // the batch processor's default delay is 5s: the rest comes with the shutdown flush
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	require.Positive(t, col.requests)
+	require.Equal(t, map[string]bool{"gantry-test": true}, col.services, "OTEL_SERVICE_NAME overrides gantry's default")
+	for _, name := range []string{"GET", "POST", "Intercept", "Intercept.ProcessRequest.Upstream", "Intercept.RecordInterceptionEnded", "RecordBatch"} {
+		require.Contains(t, col.spans, name)
+	}
 }
