@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -28,7 +29,8 @@ import (
 // --trace-honeycomb-api-key the spans go to Honeycomb's OTLP endpoint
 // instead. The batch processor keeps spans off the request path; the
 // provider is flushed and shut down after the listeners and the gateway
-// have stopped.
+// have stopped. With --trace-logs, log lines written in a request's context
+// are attached to its span as events.
 
 // honeycombEndpoint is Honeycomb's OTLP/HTTP host.
 const honeycombEndpoint = "api.honeycomb.io"
@@ -61,9 +63,6 @@ func (s *Server) newTracerProvider(ctx context.Context) (trace.TracerProvider, e
 	if tc.DataDog.Value() {
 		s.logger.Warn("--trace-datadog is not supported: point OTEL_EXPORTER_OTLP_ENDPOINT at the Datadog agent's OTLP receiver instead")
 	}
-	if tc.CaptureLogs.Value() {
-		s.logger.Warn("--trace-logs is not supported: log lines are not attached to spans")
-	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(
 			attribute.String("service.name", "gantry"),
@@ -85,8 +84,39 @@ func (s *Server) newTracerProvider(ctx context.Context) (trace.TracerProvider, e
 		}
 		return nil
 	})
+	if tc.CaptureLogs.Value() {
+		s.logger = slog.New(spanEventHandler{s.logger.Handler()})
+	}
 	s.logger.Info("tracing enabled: OpenTelemetry spans are exported over OTLP/HTTP")
 	return tp, nil
+}
+
+// spanEventHandler implements --trace-logs: a line logged with a context
+// that carries a recording span (the request log, request errors, the
+// gateway's context-aware lines) is also added to that span as an event
+// named after the message, with the line's level and attributes. Lines
+// still go to the configured sinks unchanged.
+type spanEventHandler struct{ slog.Handler }
+
+func (h spanEventHandler) Handle(ctx context.Context, r slog.Record) error {
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		attrs := make([]attribute.KeyValue, 0, r.NumAttrs()+1)
+		attrs = append(attrs, attribute.String("level", r.Level.String()))
+		r.Attrs(func(a slog.Attr) bool {
+			attrs = append(attrs, attribute.String(a.Key, a.Value.String()))
+			return true
+		})
+		span.AddEvent(r.Message, trace.WithTimestamp(r.Time), trace.WithAttributes(attrs...))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h spanEventHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return spanEventHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h spanEventHandler) WithGroup(name string) slog.Handler {
+	return spanEventHandler{h.Handler.WithGroup(name)}
 }
 
 // traceHTTP wraps h in a server span per request (W3C trace context in the

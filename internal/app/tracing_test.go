@@ -44,6 +44,7 @@ func TestTraceFlag(t *testing.T) {
 			exp := keptSpans{tracetest.NewInMemoryExporter()}
 			d := deploy(t, withTraceExporter(exp), withFlags(
 				"trace", strconv.FormatBool(on),
+				"trace-logs", "true", // no effect without --trace
 				"aibridge-enabled", "true",
 				"aibridge-anthropic-base-url", base,
 				"aibridge-anthropic-key", "sk-ant-central",
@@ -96,6 +97,21 @@ func TestTraceFlag(t *testing.T) {
 			}
 			require.NotNil(t, post, "Intercept is a child of the server span of its request")
 			require.Equal(t, trace.SpanKindServer, post.SpanKind)
+			// --trace-logs: the request log line is an event of its span.
+			var logged bool
+			for _, ev := range post.Events {
+				if ev.Name == "http request" {
+					logged = true
+					evAttrs := map[string]string{}
+					for _, kv := range ev.Attributes {
+						evAttrs[string(kv.Key)] = kv.Value.Emit()
+					}
+					require.Equal(t, "INFO", evAttrs["level"])
+					require.Equal(t, "/api/v2/aibridge/anthropic/v1/messages", evAttrs["path"])
+					require.Equal(t, "200", evAttrs["status"])
+				}
+			}
+			require.True(t, logged, "the request log line is attached to the server span")
 			require.Equal(t, callerTrace, post.Parent.TraceID().String())
 			attrs := map[string]string{}
 			for _, kv := range intercept.Attributes {
