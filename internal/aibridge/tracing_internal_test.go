@@ -22,7 +22,7 @@ func TestTracingOffAllocatesNothing(t *testing.T) {
 	g := &Gateway{}
 	p := &provider{Provider: Provider{Name: "anthropic"}}
 	ix := &interception{g: g, p: p, span: noSpan}
-	r := httptest.NewRequest(http.MethodPost, "/api/v2/aibridge/anthropic/v1/messages", nil)
+	r := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/api/v2/aibridge/anthropic/v1/messages", nil)
 	u, err := url.Parse("https://api.anthropic.com/v1/messages?x=1")
 	require.NoError(t, err)
 	f := &finalRecords{}

@@ -104,7 +104,7 @@ func TestTraceFlag(t *testing.T) {
 					logged = true
 					evAttrs := map[string]string{}
 					for _, kv := range ev.Attributes {
-						evAttrs[string(kv.Key)] = kv.Value.Emit()
+						evAttrs[string(kv.Key)] = kv.Value.String()
 					}
 					require.Equal(t, "INFO", evAttrs["level"])
 					require.Equal(t, "/api/v2/aibridge/anthropic/v1/messages", evAttrs["path"])
@@ -115,7 +115,7 @@ func TestTraceFlag(t *testing.T) {
 			require.Equal(t, callerTrace, post.Parent.TraceID().String())
 			attrs := map[string]string{}
 			for _, kv := range intercept.Attributes {
-				attrs[string(kv.Key)] = kv.Value.Emit()
+				attrs[string(kv.Key)] = kv.Value.String()
 			}
 			require.Equal(t, "/api/v2/aibridge/anthropic/v1/messages", attrs["request_path"])
 			require.Equal(t, first.UserID, attrs["user_id"])
