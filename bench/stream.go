@@ -407,11 +407,11 @@ func (h *harness) streamMemory(ctx context.Context) error {
 					mib(heapBefore), mib(heapPlateau), float64(heapPlateau-heapBefore)/float64(n)/1024,
 					mib(stackBefore), mib(stackPlateau), float64(stackPlateau-stackBefore)/float64(n)/1024)
 			}
-			h.rep.Add(report.Row{Subject: s.name, Scenario: "memory per open stream", Level: fmt.Sprintf("N=%d slow (1 frame/%s)", n, h.prof.memInterval),
-				Value: report.Ptr(perStream), Unit: "KiB/stream", Errors: o.errs, Note: note})
 			if perStream <= 0 {
 				note += "; RSS did not grow (heap reused from earlier phases): see the Go heap figure"
 			}
+			h.rep.Add(report.Row{Subject: s.name, Scenario: "memory per open stream", Level: fmt.Sprintf("N=%d slow (1 frame/%s)", n, h.prof.memInterval),
+				Value: report.Ptr(perStream), Unit: "KiB/stream", Errors: o.errs, Note: note})
 			if o.failed+o.incomplete == 0 && perStream > 0 {
 				h.setFigure("memory", s.name, fmt.Sprintf("kib_per_stream_%d", n), perStream)
 			}
