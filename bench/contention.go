@@ -24,8 +24,9 @@ type window struct {
 
 // subjectCorePids are our processes pinned to the subject core.
 func (h *harness) subjectCorePids() []int {
-	var pids []int
-	for _, s := range h.proxySubjects() {
+	subjects := h.proxySubjects()
+	pids := make([]int, 0, len(subjects))
+	for _, s := range subjects {
 		pids = append(pids, s.pid)
 	}
 	return pids

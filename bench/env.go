@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"os"
 	"os/exec"
 	"runtime"
@@ -71,12 +72,12 @@ func profileFor(name string) profile {
 }
 
 // environment fills the report's header (METHOD.md §8, §12.1).
-func environment(rep *report.Report, prof profile, pinned, noTaskset bool, gomaxprocs string) {
+func environment(ctx context.Context, rep *report.Report, prof profile, pinned, noTaskset bool, gomaxprocs string) {
 	rep.Env("cpu", cpuModel())
 	rep.Env("nproc", strconv.Itoa(onlineCPUs()))
 	rep.Env("kernel", readTrim("/proc/sys/kernel/osrelease"))
 	rep.Env("go", runtime.Version())
-	rep.Env("gantry_commit", gitCommit())
+	rep.Env("gantry_commit", gitCommit(ctx))
 	rep.Env("gomaxprocs", gomaxprocs)
 	gogc := os.Getenv("GOGC")
 	if gogc == "" {
@@ -149,13 +150,13 @@ func readTrim(path string) string {
 	return strings.TrimSpace(string(b))
 }
 
-func gitCommit() string {
-	out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
+func gitCommit(ctx context.Context) string {
+	out, err := exec.CommandContext(ctx, "git", "rev-parse", "--short=12", "HEAD").Output()
 	if err != nil {
 		return "unknown"
 	}
 	c := strings.TrimSpace(string(out))
-	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+	if st, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
 		c += "-dirty"
 	}
 	return c

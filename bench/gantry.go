@@ -63,7 +63,7 @@ type gantrySpec struct {
 // startGantry execs `gantry server` on the subject core and waits for the
 // first 200 on /healthz, returning the start-up time (exec to 200).
 func (l *launcher) startGantry(ctx context.Context, name string, s gantrySpec) (*gantryServer, time.Duration, error) {
-	port, err := freePort()
+	port, err := freePort(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -80,7 +80,7 @@ func (l *launcher) startGantry(ctx context.Context, name string, s gantrySpec) (
 	}
 	g := &gantryServer{name: name, url: base}
 	if s.pprof {
-		pp, err := freePort()
+		pp, err := freePort(ctx)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -66,7 +66,7 @@ func runBench(ctx context.Context, cfg config, pinned, noTaskset bool) int {
 	if pinned {
 		gmp = "1"
 	}
-	environment(rep, prof, pinned, noTaskset, gmp)
+	environment(ctx, rep, prof, pinned, noTaskset, gmp)
 	tmp, err := os.MkdirTemp("", "gantry-bench-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -198,15 +198,6 @@ func (h *harness) gantrySubjects() []*subject {
 
 // proxySubjects returns every subject except direct.
 func (h *harness) proxySubjects() []*subject { return h.subjects[1:] }
-
-func (h *harness) subjectByName(name string) *subject {
-	for _, s := range h.subjects {
-		if s.name == name {
-			return s
-		}
-	}
-	return nil
-}
 
 // sampleIdle records a subject's RSS now as its idle RSS.
 func (h *harness) sampleIdle(s *subject) {

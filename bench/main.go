@@ -16,6 +16,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -99,6 +100,13 @@ func main() {
 		runtime.GOMAXPROCS(2)
 	}
 
+	os.Exit(runWithLimit(cfg, pinned, tasksetErr != nil))
+}
+
+// runWithLimit runs the benchmark under the profile's time limit, cancelled
+// early by SIGINT/SIGTERM. It returns the exit code rather than exiting so
+// its deferred cleanups run first.
+func runWithLimit(cfg config, pinned, noTaskset bool) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	limit := 6 * time.Minute
@@ -107,8 +115,7 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	code := runBench(ctx, cfg, pinned, tasksetErr != nil)
-	os.Exit(code)
+	return runBench(ctx, cfg, pinned, noTaskset)
 }
 
 func exitOn(err error) {
@@ -143,14 +150,17 @@ func buildThenReexec(cfg config) int {
 		}
 		args = append([]string{"-gantry-bin", bin}, args...)
 	}
-	cmd := exec.Command("taskset", append([]string{"-c", coreRig, self}, args...)...)
+	// The child is never cancelled from here: it handles ^C itself and we
+	// only wait for it, so the context is a plain background one.
+	cmd := exec.CommandContext(context.Background(), "taskset", append([]string{"-c", coreRig, self}, args...)...)
 	cmd.Env = append(os.Environ(), pinnedEnv+"=1", "GOMAXPROCS=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	// Let the child handle ^C; we only wait for it.
 	signal.Ignore(syscall.SIGINT, syscall.SIGTERM)
 	if err := cmd.Run(); err != nil {
-		if ee, ok := err.(*exec.ExitError); ok {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
 			return ee.ExitCode()
 		}
 		fmt.Fprintln(os.Stderr, "bench: taskset:", err)

@@ -52,7 +52,9 @@ func (l *launcher) start(name, core string, argv []string, env []string, stdoutH
 	if l.pinned && core != "" {
 		argv = append([]string{"taskset", "-c", core}, argv...)
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
+	// Not tied to a context: stop ends the process (SIGTERM, grace, then
+	// SIGKILL of the group), which a context's plain kill would bypass.
+	cmd := exec.CommandContext(context.Background(), argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS="+l.gomaxprocs)
 	cmd.Env = append(cmd.Env, env...)
 	// Children die with the harness, and get their own process group so a
@@ -120,7 +122,7 @@ func (l *launcher) startRole(ctx context.Context, role, core string, args ...str
 	case u := <-ready:
 		return p, u, nil
 	case <-p.done:
-		return nil, "", fmt.Errorf("%s exited before READY: %v (log %s)", role, p.waitErr, p.log.Name())
+		return nil, "", fmt.Errorf("%s exited before READY: %w (log %s)", role, p.waitErr, p.log.Name())
 	case <-time.After(30 * time.Second):
 		p.stop(2 * time.Second)
 		return nil, "", fmt.Errorf("%s not READY within 30s (log %s)", role, p.log.Name())
@@ -162,13 +164,18 @@ func (p *proc) exited() bool {
 }
 
 // freePort asks the kernel for an unused loopback port.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	addr, ok := ln.Addr().(*net.TCPAddr)
+	if !ok {
+		return 0, fmt.Errorf("listener address %v is not TCP", ln.Addr())
+	}
+	return addr.Port, nil
 }
 
 // waitHealthy polls url every 10 ms until it answers 200 and returns the
@@ -190,7 +197,7 @@ func waitHealthy(ctx context.Context, p *proc, url string, limit time.Duration) 
 			}
 		}
 		if p.exited() {
-			return 0, fmt.Errorf("%s exited: %v (log %s)", p.name, p.waitErr, p.log.Name())
+			return 0, fmt.Errorf("%s exited: %w (log %s)", p.name, p.waitErr, p.log.Name())
 		}
 		if ctx.Err() != nil {
 			return 0, ctx.Err()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -33,7 +34,10 @@ const (
 // serveRole runs handler on addr until SIGTERM/SIGINT, printing
 // "READY <url>" once listening.
 func serveRole(addr string, handler http.Handler) error {
-	ln, err := net.Listen("tcp", addr)
+	// The context bounds only the listen call; the server runs until a
+	// signal arrives.
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func TestFidelityWrapper(t *testing.T) {
 	body := `{"model":"m"}`
 	sum := sha256.Sum256([]byte(body))
 	send := func(mut func(*http.Request)) {
-		r := httptest.NewRequest(http.MethodPost, "/v1/messages", strings.NewReader(body))
+		r := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/v1/messages", strings.NewReader(body))
 		r.Header.Set(checkHeader, "anthropic")
 		r.Header.Set(bodyHashHeader, hex.EncodeToString(sum[:]))
 		r.Header.Set("Anthropic-Beta", anthropicBeta)
@@ -53,7 +53,7 @@ func TestFidelityWrapper(t *testing.T) {
 	require.Equal(t, int64(1), got.BodyMismatch)
 
 	// Unmarked requests are not inspected.
-	r := httptest.NewRequest(http.MethodPost, "/v1/messages", strings.NewReader(body))
+	r := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/v1/messages", strings.NewReader(body))
 	h.ServeHTTP(httptest.NewRecorder(), r)
 	require.Equal(t, int64(7), f.snapshot().Checked)
 }

@@ -34,7 +34,7 @@ func Read(pid int) (Sample, error) {
 	if err != nil {
 		return s, fmt.Errorf("read status: %w", err)
 	}
-	if s.RSSBytes, err = ParseVmRSS(status); err != nil {
+	if s.RSSBytes, err = ParseVMRSS(status); err != nil {
 		return s, err
 	}
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -47,9 +47,9 @@ func Read(pid int) (Sample, error) {
 	return s, nil
 }
 
-// ParseVmRSS extracts VmRSS (in bytes) from the contents of
+// ParseVMRSS extracts VmRSS (in bytes) from the contents of
 // /proc/<pid>/status.
-func ParseVmRSS(status []byte) (int64, error) {
+func ParseVMRSS(status []byte) (int64, error) {
 	for line := range bytes.Lines(status) {
 		rest, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
 		if !ok {

@@ -13,10 +13,10 @@ import (
 
 func TestParse(t *testing.T) {
 	t.Parallel()
-	rss, err := procstat.ParseVmRSS([]byte("Name:\tx\nVmPeak:\t 9 kB\nVmRSS:\t   12345 kB\nThreads: 3\n"))
+	rss, err := procstat.ParseVMRSS([]byte("Name:\tx\nVmPeak:\t 9 kB\nVmRSS:\t   12345 kB\nThreads: 3\n"))
 	require.NoError(t, err)
 	require.Equal(t, int64(12345*1024), rss)
-	_, err = procstat.ParseVmRSS([]byte("Name:\tzombie\n"))
+	_, err = procstat.ParseVMRSS([]byte("Name:\tzombie\n"))
 	require.Error(t, err)
 
 	// A command name with spaces and a ')' must not shift the fields.

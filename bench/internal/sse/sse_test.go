@@ -46,7 +46,7 @@ func TestDoTimesPacedStream(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	req, err := http.NewRequest(http.MethodPost, srv.URL, nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL, nil)
 	require.NoError(t, err)
 	firsts := 0
 	tr, err := sse.Do(t.Context(), srv.Client(), req, func() { firsts++ })
@@ -75,7 +75,7 @@ func TestDoNonStreamError(t *testing.T) {
 		_, _ = fmt.Fprint(w, `{"error":{"type":"rate_limit_error"}}`)
 	}))
 	t.Cleanup(srv.Close)
-	req, err := http.NewRequest(http.MethodPost, srv.URL, nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL, nil)
 	require.NoError(t, err)
 	tr, err := sse.Do(t.Context(), srv.Client(), req, nil)
 	require.NoError(t, err)
