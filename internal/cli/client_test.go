@@ -334,6 +334,13 @@ func TestTokens(t *testing.T) {
 	_, err := apitest.WithToken(client, token).User(ctx, sdk.Me)
 	require.NoError(t, err, "the printed token works")
 
+	// last_used is written in the background, off the request path: wait
+	// for it before the listing below shows it.
+	require.Eventually(t, func() bool {
+		key, err := client.APIKeyByName(ctx, sdk.Me, "agent")
+		return err == nil && key.LastUsed.After(time.Unix(0, 0))
+	}, 20*time.Second, 20*time.Millisecond, "last_used of the used token is recorded")
+
 	r = c.run("tokens", "create", "--name", "ci", "--lifetime", "2h")
 	ciToken := strings.TrimSpace(r.stdout)
 	r = c.run("tokens", "create", "--name", "script", "--lifetime", "30m")
