@@ -210,7 +210,7 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 		g.relayVerbatim(rw, resp, ix.id)
 		ix.upstreamEnd = time.Now()
 	case isEventStream(resp.Header.Get("Content-Type")):
-		ix.relayStream(rw, r, resp, ctx, idle)
+		ix.relayStream(ctx, rw, r, resp, idle)
 	default:
 		ix.relayBlocking(rw, resp)
 	}
@@ -289,7 +289,7 @@ func (g *Gateway) relayVerbatim(rw http.ResponseWriter, resp *http.Response, id 
 		h.Set(InterceptionIDHeader, id.String())
 	}
 	rw.WriteHeader(resp.StatusCode)
-	bp := relayBufPool.Get().(*[]byte)
+	bp := getRelayBuf()
 	defer relayBufPool.Put(bp)
 	buf := *bp
 	rc := http.NewResponseController(rw)
@@ -323,7 +323,7 @@ func (ix *interception) relayBlocking(rw http.ResponseWriter, resp *http.Respons
 		capHint = int(resp.ContentLength)
 	}
 	captured := bytes.NewBuffer(make([]byte, 0, capHint))
-	bp := relayBufPool.Get().(*[]byte)
+	bp := getRelayBuf()
 	defer relayBufPool.Put(bp)
 	buf := *bp
 	for {
@@ -358,11 +358,11 @@ func (discardWriter) WriteHeader(int)             {}
 // more upstream bytes), and feeds each event to the tap. Response headers
 // are held back until the first event, so a stream that fails before any
 // event can still be answered with a proper error status.
-func (ix *interception) relayStream(rw http.ResponseWriter, r *http.Request, resp *http.Response, ctx context.Context, idle *time.Timer) {
+func (ix *interception) relayStream(ctx context.Context, rw http.ResponseWriter, r *http.Request, resp *http.Response, idle *time.Timer) {
 	rc := http.NewResponseController(rw)
 	// Streams outlive any server-wide write timeout.
 	_ = rc.SetWriteDeadline(time.Time{})
-	bp := relayBufPool.Get().(*[]byte)
+	bp := getRelayBuf()
 	buf := *bp
 	defer func() {
 		if cap(buf) == relayBufSize {
@@ -485,7 +485,6 @@ func (ix *interception) relayStream(rw http.ResponseWriter, r *http.Request, res
 	}
 	_, _ = rw.Write(ge.sseEvent(ix.rt.api))
 	_ = rc.Flush()
-	return
 }
 
 // finish turns what the tap saw into records and ends the interception.

@@ -68,4 +68,19 @@ func trimField(v []byte) []byte {
 // dominant per-stream memory cost.
 const relayBufSize = 16 << 10
 
-var relayBufPool = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
+var relayBufPool = sync.Pool{New: func() any { return newRelayBuf() }}
+
+func newRelayBuf() *[]byte {
+	b := make([]byte, relayBufSize)
+	return &b
+}
+
+// getRelayBuf takes a relay buffer from the pool. Only *[]byte values are
+// ever put back, so the fallback allocation never happens in practice; it
+// keeps a wrong pool value from panicking a relay.
+func getRelayBuf() *[]byte {
+	if bp, ok := relayBufPool.Get().(*[]byte); ok {
+		return bp
+	}
+	return newRelayBuf()
+}
