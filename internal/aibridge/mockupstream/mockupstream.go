@@ -262,8 +262,9 @@ func (s *Server) Stats() Stats {
 	}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		st.CPUUserMicros = ru.Utime.Sec*1e6 + int64(ru.Utime.Usec)
-		st.CPUSysMicros = ru.Stime.Sec*1e6 + int64(ru.Stime.Usec)
+		// Nano is int64 on every platform (Timeval's fields are not).
+		st.CPUUserMicros = ru.Utime.Nano() / 1e3
+		st.CPUSysMicros = ru.Stime.Nano() / 1e3
 	}
 	return st
 }

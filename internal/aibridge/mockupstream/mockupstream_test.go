@@ -103,7 +103,9 @@ func TestKnobs(t *testing.T) {
 		require.Equal(t, "a,b", r.Header.Get("Anthropic-Beta"))
 		require.Len(t, r.BodySHA256, 64)
 		require.True(t, r.UsageSent)
-		statsResp, err := http.Get(base3 + "/_mock/stats")
+		statsReq, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base3+"/_mock/stats", nil)
+		require.NoError(t, err)
+		statsResp, err := http.DefaultClient.Do(statsReq)
 		require.NoError(t, err)
 		defer statsResp.Body.Close()
 		var st mockupstream.Stats
