@@ -47,7 +47,7 @@ func BenchmarkGateway(b *testing.B) {
 	client := &http.Client{Transport: tr}
 	prompt := strings.Repeat("x", 1900)
 	for _, stream := range []bool{false, true} {
-		body := fmt.Sprintf(`{"model":"claude","max_tokens":64,"stream":%t,"messages":[{"role":"user","content":"%s"}]}`, stream, prompt)
+		body := fmt.Sprintf(`{"model":"claude","max_tokens":64,"stream":%t,"messages":[{"role":"user","content":%q}]}`, stream, prompt)
 		for _, target := range []struct{ name, url string }{
 			{"direct", base + "/v1/messages"},
 			{"gateway", srv.URL + "/api/v2/aibridge/anthropic/v1/messages"},
@@ -55,7 +55,7 @@ func BenchmarkGateway(b *testing.B) {
 			b.Run(fmt.Sprintf("stream=%t/%s", stream, target.name), func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					req, _ := http.NewRequest(http.MethodPost, target.url, strings.NewReader(body))
+					req, _ := http.NewRequestWithContext(b.Context(), http.MethodPost, target.url, strings.NewReader(body))
 					req.Header.Set("X-Api-Key", tokenAlice)
 					resp, err := client.Do(req)
 					if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -88,7 +89,13 @@ func TestMaxConcurrency(t *testing.T) {
 	h := newHarness(t, nil, func(c *aibridge.Config) { c.MaxConcurrency = 2 })
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	// Two slow streams hold both slots.
+	// Two slow streams hold both slots until the test ends.
+	var held []io.Closer
+	defer func() {
+		for _, body := range held {
+			_ = body.Close()
+		}
+	}()
 	for range 2 {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url("/api/v2/aibridge/anthropic/v1/messages"), strings.NewReader(fmt.Sprintf(messagesBody, true)))
 		require.NoError(t, err)
@@ -97,7 +104,7 @@ func TestMaxConcurrency(t *testing.T) {
 		req.Header.Set("X-Mock-Chunk-Interval-Ms", "50")
 		resp, err := h.client.Do(req)
 		require.NoError(t, err)
-		defer resp.Body.Close()
+		held = append(held, resp.Body)
 		_, err = bufio.NewReader(resp.Body).ReadString('\n')
 		require.NoError(t, err)
 	}
