@@ -99,6 +99,22 @@ type Identity struct {
 	Roles     []string
 	LoginType store.LoginType
 	ExpiresAt time.Time
+
+	// user is the caller's record as read with the key (shared with the
+	// cache, HashedPassword dropped).
+	user *store.User
+}
+
+// User returns the caller's user record as read when the key was validated,
+// without a query: it is as fresh as the validation itself (at most CacheTTL
+// old, and dropped at once when this replica suspends, deletes or re-roles
+// the user). HashedPassword is never set, and Roles is shared: do not modify
+// it. ok is false for an Identity not made by an Authenticator.
+func (i Identity) User() (u store.User, ok bool) {
+	if i.user == nil {
+		return store.User{}, false
+	}
+	return *i.user, true
 }
 
 // Subject returns the authorization subject of the identity.
@@ -217,7 +233,9 @@ func (a *Authenticator) AuthenticateFrom(ctx context.Context, token, remoteIP st
 			Message: fmt.Sprintf("User is not active (status = %q). Contact an admin to reactivate your account.", e.status),
 		}
 	}
-	a.maybeRecordUsage(id, e, now, remoteIP)
+	// The identity keeps the expiry it was validated against; its user
+	// record shows the last_seen_at being written.
+	cur := a.maybeRecordUsage(id, e, now, remoteIP)
 	return Identity{
 		UserID:    e.userID,
 		Username:  e.username,
@@ -225,6 +243,7 @@ func (a *Authenticator) AuthenticateFrom(ctx context.Context, token, remoteIP st
 		Roles:     e.roles,
 		LoginType: e.loginType,
 		ExpiresAt: e.expiresAt,
+		user:      cur.user,
 	}, nil
 }
 
@@ -270,11 +289,14 @@ func (a *Authenticator) load(ctx context.Context, id string) (*entry, error) {
 	if err != nil {
 		return nil, &Error{Kind: KindInternal, Message: MsgInternal, Err: fmt.Errorf("get user of api key: %w", err)}
 	}
+	u.HashedPassword = nil // never needed from here; keep it out of memory
+	u.Roles = append([]string(nil), u.Roles...)
 	return &entry{
+		user:         &u,
 		hashedSecret: k.HashedSecret,
 		userID:       u.ID,
 		username:     u.Username,
-		roles:        append([]string(nil), u.Roles...),
+		roles:        u.Roles,
 		status:       u.Status,
 		deleted:      u.Deleted,
 		loginType:    k.LoginType,
@@ -316,11 +338,12 @@ func (a *Authenticator) ForgetKey(ctx context.Context, id string) error {
 // deleting or re-roling them).
 func (a *Authenticator) InvalidateUser(userID uuid.UUID) { a.cache.deleteUser(userID) }
 
-// maybeRecordUsage schedules the hourly usage write when one is due. The
-// cached entry is updated first, so concurrent requests do not schedule it
-// again; if the write fails, the next cache refresh brings back the stored
-// values and the write is retried.
-func (a *Authenticator) maybeRecordUsage(id string, e *entry, now time.Time, ip string) {
+// maybeRecordUsage schedules the hourly usage write when one is due and
+// returns the entry the request should use. The cached entry is updated
+// first, so concurrent requests do not schedule it again; if the write
+// fails, the next cache refresh brings back the stored values and the write
+// is retried.
+func (a *Authenticator) maybeRecordUsage(id string, e *entry, now time.Time, ip string) *entry {
 	interval := a.opts.UsageInterval
 	keyDue := now.Sub(e.lastUsed) > interval
 	newExpiry := e.expiresAt
@@ -331,22 +354,22 @@ func (a *Authenticator) maybeRecordUsage(id string, e *entry, now time.Time, ip 
 	}
 	userDue := now.Sub(e.lastSeen) > interval
 	if !keyDue && !userDue {
-		return
+		return e
 	}
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
-		return
+		return e
 	}
 	if _, busy := a.inflight[id]; busy {
 		a.mu.Unlock()
-		return
+		return e
 	}
 	select {
 	case a.writeSem <- struct{}{}:
 	default:
 		a.mu.Unlock()
-		return // saturated: skip; retried after the next cache refresh
+		return e // saturated: skip; retried after the next cache refresh
 	}
 	done := make(chan struct{})
 	a.inflight[id] = done
@@ -365,6 +388,9 @@ func (a *Authenticator) maybeRecordUsage(id string, e *entry, now time.Time, ip 
 	}
 	if userDue {
 		updated.lastSeen = stamp
+		u := *e.user
+		u.LastSeenAt = stamp
+		updated.user = &u
 	}
 	a.cache.replace(id, e, &updated)
 
@@ -394,6 +420,7 @@ func (a *Authenticator) maybeRecordUsage(id string, e *entry, now time.Time, ip 
 			}
 		}
 	}()
+	return &updated
 }
 
 // Close stops scheduling background writes and waits for pending ones.

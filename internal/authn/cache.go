@@ -25,6 +25,9 @@ type entry struct {
 	lifetime     time.Duration
 	ip           string
 	loadedAt     time.Time // wall/monotonic time of the database read
+	// user is the key's user as read with it (HashedPassword dropped), for
+	// Identity.User; it is replaced, never modified, like the entry.
+	user *store.User
 }
 
 // cache is a bounded map of key id to entry with a TTL per entry. A

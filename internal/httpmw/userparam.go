@@ -32,20 +32,36 @@ func ExtractUserParam(db store.Store) func(http.Handler) http.Handler {
 				user store.User
 				err  error
 			)
+			ident, authed := IdentityOptional(r)
+			// The caller's own record came with the token validation: as
+			// fresh as the authentication itself (the authenticator drops it
+			// on suspension, deletion or a role change), so no query.
+			self, haveSelf := ident.User()
 			switch id, parseErr := uuid.Parse(q); {
 			case q == sdk.Me:
-				ident, ok := IdentityOptional(r)
-				if !ok {
+				if !authed {
 					httpapi.Write(ctx, rw, http.StatusBadRequest, sdk.Response{
 						Message: `Cannot use "me" without a valid session.`,
 					})
 					return
 				}
-				user, err = db.GetUserByID(ctx, ident.UserID)
+				if haveSelf {
+					user = self
+				} else {
+					user, err = db.GetUserByID(ctx, ident.UserID)
+				}
 			case parseErr == nil:
-				user, err = db.GetUserByID(ctx, id)
+				if haveSelf && id == self.ID {
+					user = self
+				} else {
+					user, err = db.GetUserByID(ctx, id)
+				}
 			default:
-				user, err = db.GetUserByUsername(ctx, q)
+				if haveSelf && q == self.Username {
+					user = self
+				} else {
+					user, err = db.GetUserByUsername(ctx, q)
+				}
 			}
 			if err == nil && user.Deleted {
 				err = store.ErrNotFound
