@@ -92,9 +92,9 @@ func (a *API) rateLimitActor(r *http.Request) (httpmw.Actor, bool) {
 	if token == "" {
 		return httpmw.Actor{}, false
 	}
-	// With the address, so the (hourly) usage write this may trigger records
-	// it, as the API-key middleware would.
-	id, err := a.ident.authn.AuthenticateFrom(r.Context(), token, httpmw.RemoteIP(r))
+	// Shared with the API-key middleware further in: one validation per
+	// request (it also records the address with the hourly usage write).
+	id, err := httpmw.Authenticate(r, a.ident.authn, token)
 	if err != nil {
 		return httpmw.Actor{}, false
 	}

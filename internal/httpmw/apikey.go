@@ -85,7 +85,7 @@ func ExtractAPIKey(cfg APIKeyConfig) func(http.Handler) http.Handler {
 				next.ServeHTTP(rw, r)
 				return
 			}
-			id, err := cfg.Authenticator.AuthenticateFrom(ctx, token, remoteIP(r))
+			id, err := Authenticate(r, cfg.Authenticator, token)
 			if err != nil {
 				writeAuthError(rw, r, cfg, err)
 				return
@@ -94,6 +94,31 @@ func ExtractAPIKey(cfg APIKeyConfig) func(http.Handler) http.Handler {
 			next.ServeHTTP(rw, r.WithContext(context.WithValue(ctx, identityKey{}, id)))
 		})
 	}
+}
+
+// authResult is one validation of a token, kept for the rest of the request.
+type authResult struct {
+	authn *authn.Authenticator
+	token string
+	id    authn.Identity
+	err   error
+}
+
+// Authenticate validates token (from APITokenFromRequest) with a, at most
+// once per request: the API rate limiter and ExtractAPIKey both need the
+// caller, and the second asks the first's answer, failures included, from
+// the per-request state that AccessLog installs. Without that state (the
+// middleware used alone) it validates every time.
+func Authenticate(r *http.Request, a *authn.Authenticator, token string) (authn.Identity, error) {
+	st := stateFrom(r.Context())
+	if st != nil && st.auth != nil && st.auth.authn == a && st.auth.token == token {
+		return st.auth.id, st.auth.err
+	}
+	id, err := a.AuthenticateFrom(r.Context(), token, remoteIP(r))
+	if st != nil {
+		st.auth = &authResult{authn: a, token: token, id: id, err: err}
+	}
+	return id, err
 }
 
 func writeAuthError(rw http.ResponseWriter, r *http.Request, cfg APIKeyConfig, err error) {

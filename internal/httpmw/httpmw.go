@@ -34,6 +34,8 @@ type requestState struct {
 	bytes    int64
 	userID   uuid.UUID
 	username string
+	// auth memoizes the token validation of the request (see Authenticate).
+	auth *authResult
 }
 
 type stateKey struct{}
