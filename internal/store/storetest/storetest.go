@@ -52,6 +52,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeleteExpiredAPIKeys", testDeleteExpiredAPIKeys},
 		{"AIBridgeBatch", testAIBridgeBatch},
 		{"AIBridgeBatchIdempotent", testAIBridgeBatchIdempotent},
+		{"AIBridgeInsertedEnded", testAIBridgeInsertedEnded},
 		{"AIBridgeBatchAtomic", testAIBridgeBatchAtomic},
 		{"AIBridgeLargeBatch", testAIBridgeLargeBatch},
 		{"ListInterceptionsFilters", testListInterceptionsFilters},
@@ -897,6 +898,32 @@ func testAIBridgeBatch(t *testing.T, s store.Store) {
 
 	_, err = s.GetInterception(c, uuid.New())
 	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+// testAIBridgeInsertedEnded: the recorder folds an end into a start of the
+// same batch, so an interception may be inserted already ended (no Ends
+// entry). It is listed as ended, and a later end does not move its end time.
+func testAIBridgeInsertedEnded(t *testing.T, s store.Store) {
+	c := ctx(t)
+	u := mkUser(t, s, "alice")
+	id := uuid.New()
+	b := batchFor(id, u.ID, base, true)
+	end := b.Ends[0].EndedAt
+	b.Interceptions[0].EndedAt = &end
+	b.Ends = nil
+	require.NoError(t, s.InsertAIBridgeBatch(c, b))
+	list, total, err := s.ListInterceptions(c, store.InterceptionFilter{})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, total)
+	require.Len(t, list, 1)
+	require.Equal(t, us(end), *list[0].EndedAt)
+
+	require.NoError(t, s.InsertAIBridgeBatch(c, store.AIBridgeBatch{Ends: []store.InterceptionEnd{{ID: id, EndedAt: end.Add(time.Hour)}}}))
+	d, err := s.GetInterception(c, id)
+	require.NoError(t, err)
+	require.Equal(t, us(end), *d.EndedAt)
+	b.Ends = []store.InterceptionEnd{{ID: id, EndedAt: end}}
+	requireDetail(t, b, d)
 }
 
 func testAIBridgeBatchIdempotent(t *testing.T, s store.Store) {
