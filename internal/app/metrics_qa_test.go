@@ -200,6 +200,10 @@ func TestAIBridgeMetricsOnPrometheusListener(t *testing.T) {
 		ended := sumOf(mf, aibridge.MetricsPrefix+"interceptions_total", nil)
 		inflight := sumOf(mf, aibridge.MetricsPrefix+"interceptions_inflight", nil)
 		if ended == 12 && inflight == 0 {
+			// The gauge drops after an interception's metrics are all
+			// updated, but families are collected concurrently: scrape
+			// once more for a consistent picture.
+			mf = scrapeFamilies(t, promAddr)
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "interceptions_total %v (want 12), inflight %v (want 0)", ended, inflight)
@@ -209,7 +213,7 @@ func TestAIBridgeMetricsOnPrometheusListener(t *testing.T) {
 	// is documented.
 	documented := documentedAIBridgeMetrics(t)
 	require.Len(t, documented, 16)
-	for _, name := range documented {
+	for name, labels := range documented {
 		if name == aibridge.MetricsPrefix+"injected_tool_invocations_total" {
 			// Documented as always 0: gantry injects no MCP tools, and a
 			// labelled counter has no series (so no line) until it is
@@ -218,6 +222,14 @@ func TestAIBridgeMetricsOnPrometheusListener(t *testing.T) {
 			continue
 		}
 		require.Contains(t, mf, name, "documented metric %s is not exported", name)
+		// The documented labels, no more, no fewer.
+		for _, m := range mf[name].GetMetric() {
+			var got []string
+			for _, l := range m.GetLabel() {
+				got = append(got, l.GetName())
+			}
+			require.ElementsMatch(t, labels, got, "labels of %s", name)
+		}
 	}
 	for name := range mf {
 		if strings.HasPrefix(name, aibridge.MetricsPrefix) {
@@ -369,10 +381,10 @@ func sumOf(mf map[string]*dto.MetricFamily, name string, labels map[string]strin
 	return sum
 }
 
-// documentedAIBridgeMetrics reads the metric names from the table of the
-// guide's AI Bridge "Metrics" section, so the docs and this test cannot
-// drift apart.
-func documentedAIBridgeMetrics(t *testing.T) []string {
+// documentedAIBridgeMetrics reads the metric names and their label names
+// from the table of the guide's AI Bridge "Metrics" section, so the docs
+// and this test cannot drift apart.
+func documentedAIBridgeMetrics(t *testing.T) map[string][]string {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "guide.md"))
 	require.NoError(t, err)
@@ -380,21 +392,30 @@ func documentedAIBridgeMetrics(t *testing.T) []string {
 	start := strings.Index(guide, "On the Prometheus listener, prefix `"+aibridge.MetricsPrefix+"`:")
 	require.GreaterOrEqual(t, start, 0, "the guide's AI Bridge metrics section")
 	section := guide[start:]
-	if end := strings.Index(section, "\n## "); end >= 0 {
-		section = section[:end]
-	}
-	if end := strings.Index(section, "\n### "); end >= 0 {
+	if end := strings.Index(section, "\n#"); end >= 0 {
 		section = section[:end]
 	}
 	name := regexp.MustCompile("`([a-z_]+)`")
-	var out []string
+	aside := regexp.MustCompile(`\([^)]*\)`)
+	out := map[string][]string{}
 	for line := range strings.SplitSeq(section, "\n") {
 		if !strings.HasPrefix(line, "| `") {
 			continue
 		}
-		first := strings.Split(line, "|")[1] // the Metric column
-		for _, m := range name.FindAllStringSubmatch(first, -1) {
-			out = append(out, aibridge.MetricsPrefix+m[1])
+		cols := strings.Split(line, "|") // "", Metric, Type, Labels, ""
+		require.Len(t, cols, 5, "table row %q", line)
+		// Labels: a comma-separated list; asides in parentheses and a
+		// description after a colon are not label names.
+		var labels []string
+		desc := aside.ReplaceAllString(cols[3], "")
+		desc, _, _ = strings.Cut(desc, ":")
+		for l := range strings.SplitSeq(desc, ",") {
+			if l = strings.TrimSpace(l); l != "" && l != "—" {
+				labels = append(labels, l)
+			}
+		}
+		for _, m := range name.FindAllStringSubmatch(cols[1], -1) {
+			out[aibridge.MetricsPrefix+m[1]] = labels
 		}
 	}
 	return out
