@@ -23,11 +23,16 @@ func RequestID(next http.Handler) http.Handler {
 // answers: the build version (Coder clients require it, 404s included) and
 // nosniff.
 func StaticHeaders(version string) func(http.Handler) http.Handler {
+	// The values never change: build them once instead of two slices per
+	// request (net/http only reads header values; Set and Add replace or
+	// append, so sharing them is safe).
+	versionValue := []string{version}
+	nosniff := []string{"nosniff"}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 			h := rw.Header()
-			h.Set(BuildVersionHeader, version)
-			h.Set("X-Content-Type-Options", "nosniff")
+			h[BuildVersionHeader] = versionValue
+			h["X-Content-Type-Options"] = nosniff
 			next.ServeHTTP(rw, r)
 		})
 	}

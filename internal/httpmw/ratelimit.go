@@ -62,9 +62,11 @@ type RateLimiter struct {
 	ip      func(r *http.Request) string
 	now     func() time.Time
 	message string
-	seed    maphash.Seed
-	shards  [rlShards]rlShard
-	perCap  int
+	// limitHeader is X-Ratelimit-Limit's value, formatted once.
+	limitHeader string
+	seed        maphash.Seed
+	shards      [rlShards]rlShard
+	perCap      int
 }
 
 const rlShards = 32
@@ -100,14 +102,15 @@ func NewRateLimiter(o RateLimitOptions) *RateLimiter {
 		o.ClientIP = RemoteIP
 	}
 	l := &RateLimiter{
-		limit:   o.Limit,
-		window:  o.Window,
-		actor:   o.Actor,
-		ip:      o.ClientIP,
-		now:     o.Now,
-		message: fmt.Sprintf("You've been rate limited for sending more than %d requests in %v.", o.Limit, o.Window),
-		seed:    maphash.MakeSeed(),
-		perCap:  max(o.MaxKeys/rlShards, 1),
+		limit:       o.Limit,
+		window:      o.Window,
+		actor:       o.Actor,
+		ip:          o.ClientIP,
+		now:         o.Now,
+		message:     fmt.Sprintf("You've been rate limited for sending more than %d requests in %v.", o.Limit, o.Window),
+		limitHeader: strconv.FormatInt(o.Limit, 10),
+		seed:        maphash.MakeSeed(),
+		perCap:      max(o.MaxKeys/rlShards, 1),
 	}
 	for i := range l.shards {
 		l.shards[i].buckets = make(map[string]*rlBucket)
@@ -154,7 +157,7 @@ func (l *RateLimiter) Middleware(next http.Handler) http.Handler {
 		}
 		allowed, remaining, reset := l.take(identity, r.URL.Path)
 		h := rw.Header()
-		h.Set("X-Ratelimit-Limit", strconv.FormatInt(l.limit, 10))
+		h.Set("X-Ratelimit-Limit", l.limitHeader)
 		h.Set("X-Ratelimit-Remaining", strconv.FormatInt(remaining, 10))
 		h.Set("X-Ratelimit-Reset", strconv.FormatInt(reset.Unix(), 10))
 		if !allowed {

@@ -77,7 +77,8 @@ func ExtractUserParam(db store.Store) func(http.Handler) http.Handler {
 				httpapi.InternalServerError(rw, r, fmt.Errorf("get user %q: %w", q, err))
 				return
 			}
-			next.ServeHTTP(rw, r.WithContext(context.WithValue(ctx, userParamKey{}, user)))
+			// A pointer: boxing the struct itself would copy it once more.
+			next.ServeHTTP(rw, r.WithContext(context.WithValue(ctx, userParamKey{}, &user)))
 		})
 	}
 }
@@ -85,9 +86,9 @@ func ExtractUserParam(db store.Store) func(http.Handler) http.Handler {
 // UserParam returns the user resolved by ExtractUserParam; it panics when
 // the middleware was not mounted.
 func UserParam(r *http.Request) store.User {
-	u, ok := r.Context().Value(userParamKey{}).(store.User)
+	u, ok := r.Context().Value(userParamKey{}).(*store.User)
 	if !ok {
 		panic("developer error: ExtractUserParam middleware not provided")
 	}
-	return u
+	return *u
 }
