@@ -64,12 +64,17 @@ type CircuitBreaker struct {
 // RecorderConfig bounds the asynchronous record writer.
 type RecorderConfig struct {
 	// QueueSize is the number of pending interception records held in
-	// memory (default 8192). When the queue is full a request waits at most
-	// EnqueueTimeout, then its record is dropped, logged and counted.
+	// memory (default 8192). When the queue is full a request waits for
+	// room (backpressure), at most EnqueueTimeout; only then is its record
+	// dropped, logged and counted. While the last write failed (database
+	// down) a full queue drops at once instead of stalling requests.
 	QueueSize      int
-	EnqueueTimeout time.Duration // default 200ms
+	EnqueueTimeout time.Duration // default 10s
 	// MaxBatch is the most rows written in one transaction (default 512).
 	MaxBatch int
+	// Linger is how long the writer waits for more records once it has one,
+	// so that concurrent requests share a transaction (default 5ms).
+	Linger time.Duration
 	// WriteTimeout bounds one batch write (default 10s); a failed batch is
 	// retried up to 3 times before it is dropped.
 	WriteTimeout time.Duration
@@ -119,7 +124,10 @@ func (c *Config) setDefaults() {
 		r.QueueSize = 8192
 	}
 	if r.EnqueueTimeout <= 0 {
-		r.EnqueueTimeout = 200 * time.Millisecond
+		r.EnqueueTimeout = 10 * time.Second
+	}
+	if r.Linger <= 0 {
+		r.Linger = 5 * time.Millisecond
 	}
 	if r.MaxBatch <= 0 {
 		r.MaxBatch = 512

@@ -81,7 +81,14 @@ func (m *memWriter) InsertAIBridgeBatch(_ context.Context, b store.AIBridgeBatch
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, ic := range b.Interceptions {
-		m.get(ic.ID).ic = ic
+		r := m.get(ic.ID)
+		r.ic = ic
+		// Like the store: an interception may arrive already ended (the
+		// recorder folds an end into a start of the same batch).
+		if ic.EndedAt != nil && r.ended == nil {
+			at := *ic.EndedAt
+			r.ended = &at
+		}
 		m.order = append(m.order, ic.ID)
 	}
 	for _, u := range b.TokenUsages {
@@ -101,8 +108,10 @@ func (m *memWriter) InsertAIBridgeBatch(_ context.Context, b store.AIBridgeBatch
 		r.thoughts = append(r.thoughts, th)
 	}
 	for _, e := range b.Ends {
-		at := e.EndedAt
-		m.get(e.ID).ended = &at
+		if r := m.get(e.ID); r.ended == nil {
+			at := e.EndedAt
+			r.ended = &at
+		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/trace"
 
 	"gantry/internal/store"
@@ -18,16 +19,22 @@ import (
 // its end); one goroutine drains the queue into batches and writes each
 // batch in one transaction.
 //
-// Batching needs no timer: the writer takes whatever is queued the moment it
-// is free, so at low load a record is written at once, and under load the
-// batches grow by themselves while the previous write is in progress.
+// Batching: once the writer has an item it lingers up to
+// RecorderConfig.Linger (a few milliseconds) for more, up to MaxBatch rows,
+// so at moderate load many requests share one transaction instead of two
+// transactions per request. When an interception's start and end land in the
+// same batch, the end is folded into the start (the row is inserted already
+// ended), which saves the UPDATE. A flush does not wait for the linger.
 //
-// Memory is bounded by RecorderConfig.QueueSize items. Overflow policy: when
-// the queue is full, a handler waits at most EnqueueTimeout for room, then
-// drops the item, counts it (RecorderStats.Dropped) and logs an error. A
-// request is never blocked for longer than that. A batch that fails to write
-// is retried up to three times (inserts are idempotent by ID), then dropped
-// and counted.
+// Memory is bounded by RecorderConfig.QueueSize items. Backpressure policy:
+// when the queue is full, a handler waits for room (at most
+// EnqueueTimeout, default 10s) instead of losing the record, so while the
+// database is up nothing is dropped; throughput degrades to the database's
+// pace. A record is dropped, counted (RecorderStats.Dropped) and logged only
+// when that wait runs out, when the recorder is closed, or at once when the
+// queue is full while the last write failed (the database is down: waiting
+// would only stall requests). A batch that fails to write is retried up to
+// three times (inserts are idempotent by ID), then dropped and counted.
 type recorder struct {
 	w       BatchWriter
 	cfg     RecorderConfig
@@ -36,6 +43,8 @@ type recorder struct {
 	tracer  trace.Tracer // nil when tracing is off
 
 	q       chan recItem
+	closing chan struct{} // closed when close starts: waiting handlers give up
+	once    sync.Once
 	stop    chan struct{}
 	stopped chan struct{}
 
@@ -43,6 +52,8 @@ type recorder struct {
 	closed bool
 
 	enqueued, written, dropped, failedBatches atomic.Int64
+	// failing is set while the last batch write failed.
+	failing atomic.Bool
 }
 
 type recItem struct {
@@ -80,6 +91,7 @@ func newRecorder(w BatchWriter, cfg RecorderConfig, log *slog.Logger, structured
 		log:     log,
 		structd: structured,
 		q:       make(chan recItem, cfg.QueueSize),
+		closing: make(chan struct{}),
 		stop:    make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
@@ -97,8 +109,8 @@ func (r *recorder) stats() RecorderStats {
 	}
 }
 
-// enqueue hands an item to the writer without blocking longer than
-// EnqueueTimeout.
+// enqueue hands an item to the writer, waiting for room when the queue is
+// full (backpressure) but never longer than EnqueueTimeout.
 func (r *recorder) enqueue(it recItem) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -112,6 +124,10 @@ func (r *recorder) enqueue(it recItem) {
 		return
 	default:
 	}
+	if r.failing.Load() {
+		r.drop(it, "record queue full and the database is failing")
+		return
+	}
 	t := time.NewTimer(r.cfg.EnqueueTimeout)
 	defer t.Stop()
 	select {
@@ -119,6 +135,8 @@ func (r *recorder) enqueue(it recItem) {
 		r.enqueued.Add(1)
 	case <-t.C:
 		r.drop(it, "record queue full")
+	case <-r.closing:
+		r.drop(it, "record queue full while closing")
 	}
 }
 
@@ -196,6 +214,9 @@ func (r *recorder) flush(ctx context.Context) error {
 // close stops accepting items, writes what is queued and returns when done
 // or when ctx ends (then the remainder is dropped and counted).
 func (r *recorder) close(ctx context.Context) error {
+	// Handlers blocked on a full queue hold the read lock; release them
+	// first so close is not held up by their wait.
+	r.once.Do(func() { close(r.closing) })
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -216,11 +237,14 @@ func (r *recorder) run() {
 	defer close(r.stopped)
 	var b store.AIBridgeBatch
 	var waiters []chan struct{}
+	// started indexes the batch's interception rows by ID, to fold ends in.
+	started := make(map[uuid.UUID]int)
 	add := func(it recItem) {
 		if it.flushed != nil {
 			waiters = append(waiters, it.flushed)
 		}
 		if it.start != nil {
+			started[it.start.ID] = len(b.Interceptions)
 			b.Interceptions = append(b.Interceptions, *it.start)
 		}
 		if f := it.fin; f != nil {
@@ -228,7 +252,12 @@ func (r *recorder) run() {
 			b.UserPrompts = append(b.UserPrompts, f.prompts...)
 			b.ToolUsages = append(b.ToolUsages, f.tools...)
 			b.ModelThoughts = append(b.ModelThoughts, f.thoughts...)
-			b.Ends = append(b.Ends, f.end)
+			if i, ok := started[f.end.ID]; ok && b.Interceptions[i].EndedAt == nil {
+				ended := f.end.EndedAt
+				b.Interceptions[i].EndedAt = &ended
+			} else {
+				b.Ends = append(b.Ends, f.end)
+			}
 		}
 	}
 	write := func(stopping bool) {
@@ -239,12 +268,30 @@ func (r *recorder) run() {
 			close(w)
 		}
 		waiters = waiters[:0]
+		clear(started)
 		b = store.AIBridgeBatch{}
 	}
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		select {
 		case it := <-r.q:
 			add(it)
+			if r.cfg.Linger > 0 {
+				linger.Reset(r.cfg.Linger)
+			collect:
+				for b.Len() < r.cfg.MaxBatch && len(waiters) == 0 {
+					select {
+					case it := <-r.q:
+						add(it)
+					case <-linger.C:
+						break collect
+					case <-r.stop:
+						break collect
+					}
+				}
+				linger.Stop()
+			}
 			// Take what is already queued, up to the batch limit.
 		fill:
 			for b.Len() < r.cfg.MaxBatch {
@@ -283,9 +330,11 @@ func (r *recorder) writeBatch(b store.AIBridgeBatch, stopping bool) {
 		span.End()
 		cancel()
 		if err == nil {
+			r.failing.Store(false)
 			r.written.Add(int64(b.Len()))
 			return
 		}
+		r.failing.Store(true)
 		if attempt >= 3 || stopping {
 			r.failedBatches.Add(1)
 			r.dropped.Add(int64(len(b.Interceptions) + len(b.Ends)))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -42,13 +43,18 @@ func (w *blockingWriter) InsertAIBridgeBatch(ctx context.Context, b store.AIBrid
 
 func newRecorderGateway(t *testing.T, w aibridge.BatchWriter) (*aibridge.Gateway, string) {
 	t.Helper()
+	return newRecorderGatewayWith(t, w, aibridge.RecorderConfig{QueueSize: 4, EnqueueTimeout: 50 * time.Millisecond, WriteTimeout: 2 * time.Second})
+}
+
+func newRecorderGatewayWith(t *testing.T, w aibridge.BatchWriter, rc aibridge.RecorderConfig) (*aibridge.Gateway, string) {
+	t.Helper()
 	m := mockupstream.New(mockupstream.Options{Defaults: mockupstream.Knobs{Chunks: 1, ChunkBytes: 4, BodyBytes: 64, Status: http.StatusOK}})
 	base := m.Start()
 	t.Cleanup(m.Close)
 	gw, err := aibridge.New(aibridge.Options{
 		Config: aibridge.Config{
 			Providers: []aibridge.Provider{{Name: "anthropic", Type: aibridge.TypeAnthropic, Key: "k", BaseURL: base}},
-			Recorder:  aibridge.RecorderConfig{QueueSize: 4, EnqueueTimeout: 50 * time.Millisecond, WriteTimeout: 2 * time.Second},
+			Recorder:  rc,
 		},
 		Auth:   staticAuth,
 		Store:  w,
@@ -74,9 +80,10 @@ func sendMessages(t *testing.T, client *http.Client, url string, n int) {
 	}
 }
 
-// TestRecorderOverflow: a stalled database never holds requests for long;
-// the bounded queue overflows by dropping (and counting) records, and what
-// was queued is written once the database recovers.
+// TestRecorderOverflow: a stalled database holds a request at most
+// EnqueueTimeout per record; past that the bounded queue overflows by
+// dropping (and counting) records, and what was queued is written once the
+// database recovers.
 func TestRecorderOverflow(t *testing.T) {
 	t.Parallel()
 	w := &blockingWriter{release: make(chan struct{})}
@@ -114,4 +121,84 @@ func TestRecorderStoreDown(t *testing.T) {
 	defer cancel()
 	require.NoError(t, gw.Close(ctx))
 	require.Zero(t, gw.RecorderStats().WrittenRows)
+}
+
+// slowWriter is a working database slower than the request rate.
+type slowWriter struct {
+	delay        time.Duration
+	rows, starts atomic.Int64
+}
+
+func (w *slowWriter) InsertAIBridgeBatch(ctx context.Context, b store.AIBridgeBatch) error {
+	select {
+	case <-time.After(w.delay):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	w.rows.Add(int64(b.Len()))
+	w.starts.Add(int64(len(b.Interceptions)))
+	return nil
+}
+
+// TestRecorderBackpressure: while the database is up, a full queue makes
+// requests wait for room instead of dropping records; every request is
+// recorded and memory stays within the queue bound.
+func TestRecorderBackpressure(t *testing.T) {
+	t.Parallel()
+	w := &slowWriter{delay: 250 * time.Millisecond} // longer than the old 200 ms drop deadline
+	gw, url := newRecorderGatewayWith(t, w, aibridge.RecorderConfig{QueueSize: 2, MaxBatch: 8, WriteTimeout: 2 * time.Second})
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	const workers, each = 6, 4
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			var err error
+			for range each {
+				if err = postMessages(t.Context(), client, url); err != nil {
+					break
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range workers {
+		select {
+		case err := <-errs:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("requests did not finish")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, gw.Close(ctx))
+	st := gw.RecorderStats()
+	require.Zero(t, st.Dropped)
+	require.EqualValues(t, 2*workers*each, st.Enqueued)
+	require.EqualValues(t, workers*each, w.starts.Load(), "every request recorded")
+	require.Equal(t, st.WrittenRows, w.rows.Load())
+}
+
+// postMessages sends one Messages request; safe outside the test goroutine.
+func postMessages(ctx context.Context, client *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/api/v2/aibridge/anthropic/v1/messages",
+		strings.NewReader(fmt.Sprintf(messagesBody, false)))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Api-Key", tokenAlice)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
 }

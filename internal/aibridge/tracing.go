@@ -151,10 +151,17 @@ func (r *recorder) traceBatch(ctx context.Context, b *store.AIBridgeBatch, attem
 	if r.tracer == nil {
 		return ctx, noSpan
 	}
+	// Ends folded into their start row count as ended too.
+	ended := len(b.Ends)
+	for i := range b.Interceptions {
+		if b.Interceptions[i].EndedAt != nil {
+			ended++
+		}
+	}
 	return r.tracer.Start(ctx, "RecordBatch", trace.WithAttributes(
 		attribute.Int("rows", b.Len()),
 		attribute.Int("interceptions_started", len(b.Interceptions)),
-		attribute.Int("interceptions_ended", len(b.Ends)),
+		attribute.Int("interceptions_ended", ended),
 		attribute.Int("attempt", attempt),
 	))
 }
