@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -157,6 +158,8 @@ type Authenticator struct {
 	mu       sync.Mutex               // guards inflight, closed
 	inflight map[string]chan struct{} // closed when the key's write ends
 	closed   bool
+	// writing counts inflight entries, so requests skip mu when it is 0.
+	writing atomic.Int32
 }
 
 // New returns an Authenticator over opts.Store.
@@ -232,6 +235,12 @@ func (a *Authenticator) AuthenticateFrom(ctx context.Context, token, remoteIP st
 			Kind:    KindInactive,
 			Message: fmt.Sprintf("User is not active (status = %q). Contact an admin to reactivate your account.", e.status),
 		}
+	}
+	// A request that comes after one which started the (hourly) usage write
+	// waits for it, so what it then reads (the key's last_used, the user's
+	// last_seen_at) includes it. Rare; otherwise one atomic load.
+	if a.writing.Load() > 0 {
+		a.awaitWrite(ctx, id)
 	}
 	// The identity keeps the expiry it was validated against; its user
 	// record shows the last_seen_at being written.
@@ -334,6 +343,23 @@ func (a *Authenticator) ForgetKey(ctx context.Context, id string) error {
 	}
 }
 
+// awaitWrite waits, briefly, for a usage write of key id under way.
+func (a *Authenticator) awaitWrite(ctx context.Context, id string) {
+	a.mu.Lock()
+	done := a.inflight[id]
+	a.mu.Unlock()
+	if done == nil {
+		return
+	}
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
 // InvalidateUser drops every cached key of a user (call after suspending,
 // deleting or re-roling them).
 func (a *Authenticator) InvalidateUser(userID uuid.UUID) { a.cache.deleteUser(userID) }
@@ -373,6 +399,7 @@ func (a *Authenticator) maybeRecordUsage(id string, e *entry, now time.Time, ip 
 	}
 	done := make(chan struct{})
 	a.inflight[id] = done
+	a.writing.Add(1)
 	a.wg.Add(1)
 	a.mu.Unlock()
 
@@ -398,6 +425,7 @@ func (a *Authenticator) maybeRecordUsage(id string, e *entry, now time.Time, ip 
 		defer func() {
 			a.mu.Lock()
 			delete(a.inflight, id)
+			a.writing.Add(-1)
 			a.mu.Unlock()
 			close(done)
 			<-a.writeSem
