@@ -347,3 +347,36 @@ func TestConcurrentMissesShareOneLoad(t *testing.T) {
 	}
 	require.Equal(t, int64(1), db.lookups.Load())
 }
+
+// TestFollowingRequestWaitsForUsageWrite: a request made while a key's
+// usage write is under way returns after the write (so it reads it), and the
+// wait is bounded.
+func TestFollowingRequestWaitsForUsageWrite(t *testing.T) {
+	t.Parallel()
+	db := &usageStore{Store: dbtest.New(t), block: make(chan struct{})}
+	u, toks := seed(t, db, time.Now().UTC(), time.Hour, 1)
+	a := authn.New(authn.Options{Store: db})
+	t.Cleanup(a.Close)
+	id, err := a.Authenticate(t.Context(), toks[0]) // starts the write, does not wait
+	require.NoError(t, err)
+	self, ok := id.User()
+	require.True(t, ok)
+	require.Equal(t, u.ID, self.ID)
+	require.WithinDuration(t, time.Now(), self.LastSeenAt, time.Minute, "the cached user shows the last_seen_at being written")
+
+	done := make(chan error, 1)
+	go func() { _, err := a.Authenticate(t.Context(), toks[0]); done <- err }()
+	select {
+	case err := <-done:
+		t.Fatalf("returned (%v) while the usage write was pending", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(db.block)
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("did not return after the write")
+	}
+	require.Equal(t, int64(1), db.usage.Load())
+}
