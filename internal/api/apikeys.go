@@ -376,6 +376,18 @@ func (a *API) keyOfParam(rw http.ResponseWriter, r *http.Request, target store.U
 	return k, true
 }
 
+// managedKeyParam resolves {keyid} of {user} for a caller allowed to change
+// that user's keys; when ok is false it has answered (403 or 404).
+func (a *API) managedKeyParam(rw http.ResponseWriter, r *http.Request) (store.User, store.APIKey, bool) {
+	target := httpmw.UserParam(r)
+	if !canManageKeysOf(r, target) {
+		httpapi.Forbidden(rw, r)
+		return store.User{}, store.APIKey{}, false
+	}
+	k, ok := a.keyOfParam(rw, r, target)
+	return target, k, ok
+}
+
 // @Summary Get one of a user's keys by id
 // @Router /users/{user}/keys/{keyid} [get]
 func (a *API) apiKeyByID(rw http.ResponseWriter, r *http.Request) {
@@ -395,12 +407,7 @@ func (a *API) apiKeyByID(rw http.ResponseWriter, r *http.Request) {
 // @Router /users/{user}/keys/{keyid} [delete]
 func (a *API) deleteAPIKey(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	target := httpmw.UserParam(r)
-	if !canManageKeysOf(r, target) {
-		httpapi.Forbidden(rw, r)
-		return
-	}
-	k, ok := a.keyOfParam(rw, r, target)
+	target, k, ok := a.managedKeyParam(rw, r)
 	if !ok {
 		return
 	}
@@ -431,12 +438,7 @@ func (a *API) tokenConfig(rw http.ResponseWriter, r *http.Request) {
 // @Router /users/{user}/keys/{keyid}/expire [put]
 func (a *API) expireAPIKey(rw http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	target := httpmw.UserParam(r)
-	if !canManageKeysOf(r, target) {
-		httpapi.Forbidden(rw, r)
-		return
-	}
-	k, ok := a.keyOfParam(rw, r, target)
+	target, k, ok := a.managedKeyParam(rw, r)
 	if !ok {
 		return
 	}

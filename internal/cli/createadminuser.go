@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/coder/serpent"
-	"github.com/google/uuid"
 
 	"gantry/internal/app"
 	"gantry/internal/authz"
@@ -87,19 +86,15 @@ func createAdminUserCmd() *serpent.Command {
 			if err != nil {
 				return fmt.Errorf("hash password: %w", err)
 			}
-			now := time.Now().UTC()
+			// The store fills in the id, the active status, the password
+			// login type and the creation times.
 			u, err := st.InsertUser(ctx, store.User{
-				ID:             uuid.New(),
 				Email:          email,
 				Username:       username,
 				Name:           fullName,
 				HashedPassword: []byte(hash),
-				Status:         store.UserStatusActive,
-				LoginType:      store.LoginTypePassword,
 				Roles:          []string{authz.RoleOwner},
-				CreatedAt:      now,
-				UpdatedAt:      now,
-				LastSeenAt:     now,
+				LastSeenAt:     time.Now(),
 			})
 			if errors.Is(err, store.ErrConflict) {
 				field := "username or email"
