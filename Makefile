@@ -7,7 +7,7 @@ COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -s -w -X gantry/internal/buildinfo.tag=$(VERSION) -X gantry/internal/buildinfo.commit=$(COMMIT)
 FUZZTIME  ?= 10s
 
-.PHONY: build test test-unit test-compat fuzz lint fmt vet bench bench-full update-golden
+.PHONY: build test test-unit test-compat fuzz lint fmt vet bench bench-full bench-reference update-golden
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/gantry ./cmd/gantry
@@ -48,3 +48,13 @@ bench:
 
 bench-full:
 	$(GO) run ./bench -profile full $(BENCH_FLAGS)
+
+## bench-reference: the startup and api phases side by side with the
+## reference server, a coder v2.36.1 (AGPL) built by scripts/build-reference.sh
+## into compat/.cache/ and run as a separate process on its own database.
+REFERENCE_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/gantry_bench_ref?sslmode=disable
+
+bench-reference:
+	@bin="$$(GO=$(GO) ./scripts/build-reference.sh)" && \
+	$(GO) run ./bench -profile quick -only startup,api -reference-bin "$$bin" \
+		-reference-postgres-url '$(REFERENCE_POSTGRES_URL)' $(BENCH_FLAGS)

@@ -21,7 +21,7 @@ type apiSubject struct {
 	url    string
 	token  string
 	userID string
-	pid    int // 0 for the reference (not ours to sample)
+	pid    int // 0 for a -reference-url server (not ours to sample)
 }
 
 // phaseAPI measures GET /api/v2/buildinfo (anonymous) and GET
@@ -158,12 +158,16 @@ func (s apiSubject) apiTarget(ep string) (target, func(*vegeta.Result) bool) {
 	return target{method: http.MethodGet, url: s.url + "/api/v2/buildinfo", header: hd}, base
 }
 
-// reference logs in to the -reference-url server, or reports it
-// unavailable.
+// reference logs in to the reference the bench started (-reference-bin) or
+// to the -reference-url server, or reports it unavailable.
 func (h *harness) reference(ctx context.Context) *apiSubject {
+	if h.cfg.refBin != "" {
+		// startReference has already set the header line.
+		return h.referenceSubject(ctx)
+	}
 	if h.cfg.refURL == "" {
 		h.rep.Env("reference", "unavailable")
-		h.rep.Note("reference: unavailable (no -reference-url)")
+		h.rep.Note("reference: unavailable (no -reference-bin or -reference-url)")
 		return nil
 	}
 	var bi struct {
@@ -188,7 +192,7 @@ func (h *harness) reference(ctx context.Context) *apiSubject {
 // recovered samples each subject's RSS after a quiet period following the
 // load (METHOD.md §11: recovered RSS).
 func (h *harness) recovered(ctx context.Context) {
-	if len(h.gantrySubjects()) == 0 {
+	if len(h.gantrySubjects()) == 0 && h.ref == nil {
 		return
 	}
 	select {
@@ -196,6 +200,7 @@ func (h *harness) recovered(ctx context.Context) {
 	case <-ctx.Done():
 		return
 	}
+	h.referenceRecovered(ctx)
 	for _, s := range h.proxySubjects() {
 		smp, err := procstat.Read(s.pid)
 		if err != nil {

@@ -57,6 +57,10 @@ type harness struct {
 	bin    string
 	// figs holds the headline figures the targets are evaluated on.
 	figs figures
+	// ref is the reference started with -reference-bin (reference.go);
+	// refErr why it is not running.
+	ref    *referenceServer
+	refErr error
 }
 
 func runBench(ctx context.Context, cfg config, pinned, noTaskset bool) int {
@@ -124,6 +128,7 @@ func (h *harness) shutdown() {
 	for _, g := range h.gantries {
 		g.proc.stop(10 * time.Second)
 	}
+	h.stopReference()
 	h.floor.stop(2 * time.Second)
 	h.mock.stop(2 * time.Second)
 }
@@ -151,6 +156,9 @@ func (h *harness) run(ctx context.Context) error {
 		// The gateway rows cannot be measured, but the direct/floor rows
 		// and the rig ceiling still can.
 		h.rep.Check("gantry started", false, err.Error())
+	}
+	if h.cfg.refBin != "" && (h.cfg.phaseEnabled("startup") || h.cfg.phaseEnabled("api")) {
+		h.startReference(ctx)
 	}
 
 	phases := []struct {

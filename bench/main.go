@@ -7,6 +7,7 @@
 //	go run ./bench -profile full             # `make bench-full`, about 20 minutes
 //	go run ./bench -postgres-url postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 //	go run ./bench -reference-url http://127.0.0.1:3000   # a Coder server for the General API
+//	make bench-reference   # starts a coder v2.36.1 server itself (-reference-bin, -reference-postgres-url)
 //
 // The same binary re-executes itself in the roles "mock" (the mock
 // upstream) and "floor" (the ReverseProxy floor); the harness itself is the
@@ -44,6 +45,11 @@ type config struct {
 	only        string
 	keep        bool
 
+	// refBin is a coder binary the bench starts as the reference, on its
+	// own database refPostgresURL.
+	refBin         string
+	refPostgresURL string
+
 	// role-only flags
 	role     string
 	addr     string
@@ -60,6 +66,8 @@ func main() {
 	fs.StringVar(&cfg.refURL, "reference-url", "", "a running Coder-compatible server to measure the General API against")
 	fs.StringVar(&cfg.refEmail, "reference-email", benchEmail, "first-user / login email on the reference server")
 	fs.StringVar(&cfg.refPassword, "reference-password", benchPassword, "password on the reference server")
+	fs.StringVar(&cfg.refBin, "reference-bin", "", "start this coder binary (scripts/build-reference.sh) as the reference server for the startup and api phases")
+	fs.StringVar(&cfg.refPostgresURL, "reference-postgres-url", "", "the reference's own PostgreSQL database, dropped and re-created by the bench (with -reference-bin)")
 	fs.StringVar(&cfg.gantryBin, "gantry-bin", "", "use this gantry binary instead of building ./cmd/gantry")
 	fs.StringVar(&cfg.pprofDir, "pprof-dir", "", "save CPU profiles of gantry under load into this directory")
 	fs.StringVar(&cfg.only, "only", "", "comma-separated phases to run (startup,rig,latency,sse,saturation,cpu,fidelity,streams,api); default all")
@@ -110,6 +118,10 @@ func runWithLimit(cfg config, pinned, noTaskset bool) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	limit := 6 * time.Minute
+	if cfg.refBin != "" {
+		// The reference's cold starts run Coder's migrations.
+		limit += 4 * time.Minute
+	}
 	if cfg.profile == "full" {
 		limit = 40 * time.Minute
 	}
