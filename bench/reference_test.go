@@ -1,9 +1,12 @@
 package main
 
 import (
+	"net/url"
+	"os"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 )
 
@@ -47,4 +50,32 @@ func TestReferenceArgv(t *testing.T) {
 	} {
 		require.Contains(t, argv, want)
 	}
+}
+
+// reset must work on a fresh and on an existing database (cold starts run
+// it before each start). It needs a PostgreSQL server it may create a
+// database on: GANTRY_TEST_POSTGRES_URL, as for the store tests.
+func TestRefDBReset(t *testing.T) {
+	pgURL := os.Getenv("GANTRY_TEST_POSTGRES_URL")
+	if pgURL == "" {
+		t.Skip("GANTRY_TEST_POSTGRES_URL not set")
+	}
+	cfg, err := pgx.ParseConfig(pgURL)
+	require.NoError(t, err)
+	u, err := url.Parse(pgURL)
+	require.NoError(t, err)
+	u.Path = "/gantry_bench_reftest"
+	d, err := newRefDB(u.String(), "")
+	require.NoError(t, err)
+	require.Equal(t, cfg.Host, d.admin.Host)
+	for range 2 {
+		require.NoError(t, d.reset(t.Context()))
+	}
+	pids, err := d.backendPids(t.Context())
+	require.NoError(t, err)
+	require.Empty(t, pids)
+	require.NoError(t, d.exec(t.Context(), func(c *pgx.Conn) error {
+		_, err := c.Exec(t.Context(), "DROP DATABASE "+pgx.Identifier{d.name}.Sanitize())
+		return err
+	}))
 }
