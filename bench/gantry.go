@@ -47,8 +47,11 @@ type gantryServer struct {
 	proc     *proc
 	url      string
 	pprofURL string
-	token    string
-	userID   string
+	// promURL is the Prometheus listener (the self-reported overhead
+	// histogram), empty when not enabled.
+	promURL string
+	token   string
+	userID  string
 }
 
 // gantrySpec says how to start one gantry process.
@@ -58,6 +61,12 @@ type gantrySpec struct {
 	postgresURL string
 	mockURL     string
 	pprof       bool
+	// prometheus enables the Prometheus listener (metrics are collected
+	// either way; this only serves them).
+	prometheus bool
+	// extraArgs are appended to `gantry server` (e.g. circuit breaker
+	// settings for the errors phase).
+	extraArgs []string
 }
 
 // startGantry execs `gantry server` on the subject core and waits for the
@@ -87,9 +96,18 @@ func (l *launcher) startGantry(ctx context.Context, name string, s gantrySpec) (
 		argv = append(argv, "--pprof-enable", "--pprof-address", "127.0.0.1:"+strconv.Itoa(pp))
 		g.pprofURL = "http://127.0.0.1:" + strconv.Itoa(pp)
 	}
+	if s.prometheus {
+		pp, err := freePort(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		argv = append(argv, "--prometheus-enable", "--prometheus-address", "127.0.0.1:"+strconv.Itoa(pp))
+		g.promURL = "http://127.0.0.1:" + strconv.Itoa(pp)
+	}
 	if s.postgresURL != "" {
 		argv = append(argv, "--postgres-url", s.postgresURL)
 	}
+	argv = append(argv, s.extraArgs...)
 	env := []string{
 		"CODER_AIBRIDGE_PROVIDER_0_TYPE=anthropic",
 		"CODER_AIBRIDGE_PROVIDER_0_NAME=" + providerAnthropic,

@@ -173,11 +173,18 @@ func (h *harness) run(ctx context.Context) error {
 		// grown the heap (RSS rarely shrinks back).
 		{"streams", h.phaseStreams},
 		{"saturation", h.phaseSaturation},
+		// TTFT under 50% of the saturation rate measured just before.
+		{"sse-load", h.phaseSSELoad},
 		{"cpu", h.phaseCPU},
 		{"api", h.phaseAPI},
+		{"errors", h.phaseErrors},
+		{"soak", h.phaseSoak},
 	}
 	for _, p := range phases {
-		if !h.cfg.phaseEnabled(p.name) {
+		if !h.cfg.phaseEnabled(p.name) && !(p.name == "sse-load" && h.cfg.phaseEnabled("sse")) {
+			continue
+		}
+		if p.name == "soak" && h.cfg.soak <= 0 {
 			continue
 		}
 		if ctx.Err() != nil {
@@ -402,7 +409,7 @@ func (h *harness) startGantries(ctx context.Context) error {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}
-		g, _, err := h.l.startGantry(ctx, b.name, gantrySpec{bin: h.bin, cacheDir: dir, postgresURL: b.pg, mockURL: h.mockURL, pprof: true})
+		g, _, err := h.l.startGantry(ctx, b.name, gantrySpec{bin: h.bin, cacheDir: dir, postgresURL: b.pg, mockURL: h.mockURL, pprof: true, prometheus: true})
 		if err != nil {
 			return fmt.Errorf("%s: %w", b.name, err)
 		}

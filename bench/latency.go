@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -92,16 +93,25 @@ func (h *harness) latencyScenario(ctx context.Context, sc latencyScenario) error
 	lastErr := make([]string, n)
 	foreign := make([]time.Duration, n)
 	wall := make([]time.Duration, n)
+	selfP50 := make([][]float64, n)
 	for i := range merged {
 		merged[i] = stats.NewHistogram()
+	}
+	// The self-reported overhead histogram over the timed rounds only.
+	promBefore := map[*subject]promOverhead{}
+	promErr := map[*subject]error{}
+	for _, s := range h.gantrySubjects() {
+		promBefore[s], promErr[s] = s.g.scrapeOverhead(ctx, h.client)
 	}
 	for round := range h.prof.rounds {
 		// Rotate the start so drift does not always hit the same subject.
 		for k := range n {
 			i := (k + round) % n
 			w := h.openWindow(h.subjects[i].pid)
-			r := attack(ctx, h.client, targets[i], attackSpec{workers: 1, dur: 60 * time.Second, maxReq: h.prof.perRound})
+			self := &selfRecorder{hist: stats.NewHistogram()}
+			r := attack(ctx, h.client, targets[i], attackSpec{workers: 1, dur: 60 * time.Second, maxReq: h.prof.perRound, validate: self.validate()})
 			wr := w.close()
+			selfP50[i] = append(selfP50[i], quantileUS(self.hist, 0.5, self.seen && r.errs.Total() == 0))
 			cpu[i] += wr.subjectCPU
 			foreign[i] += wr.foreign
 			wall[i] += wr.wall
@@ -150,6 +160,21 @@ func (h *harness) latencyScenario(ctx context.Context, sc latencyScenario) error
 		}
 		h.rep.Add(row)
 	}
+	// Self-reported vs black-box, net of the floor (selftiming.go).
+	var floor selfRounds
+	gantries := map[*subject]selfRounds{}
+	for i, s := range h.subjects {
+		sr := selfRounds{p50: p50[i], self: selfP50[i]}
+		if s.g != nil {
+			after, err := s.g.scrapeOverhead(ctx, h.client)
+			sr.promErr = errors.Join(promErr[s], err)
+			sr.prom = promOverhead{sum: after.sum - promBefore[s].sum, count: after.count - promBefore[s].count}
+			gantries[s] = sr
+		} else if s.name == "floor" {
+			floor = sr
+		}
+	}
+	h.selfVsBlackbox(sc.id, floor, gantries)
 	return nil
 }
 

@@ -44,6 +44,8 @@ type config struct {
 	pprofDir    string
 	only        string
 	keep        bool
+	// soak is the S10 soak duration (0: off).
+	soak time.Duration
 
 	// refBin is a coder binary the bench starts as the reference, on its
 	// own database refPostgresURL.
@@ -70,8 +72,9 @@ func main() {
 	fs.StringVar(&cfg.refPostgresURL, "reference-postgres-url", "", "the reference's own PostgreSQL database, dropped and re-created by the bench (with -reference-bin)")
 	fs.StringVar(&cfg.gantryBin, "gantry-bin", "", "use this gantry binary instead of building ./cmd/gantry")
 	fs.StringVar(&cfg.pprofDir, "pprof-dir", "", "save CPU profiles of gantry under load into this directory")
-	fs.StringVar(&cfg.only, "only", "", "comma-separated phases to run (startup,rig,latency,sse,saturation,cpu,fidelity,streams,api); default all")
+	fs.StringVar(&cfg.only, "only", "", "comma-separated phases to run (startup,rig,latency,sse,saturation,cpu,fidelity,streams,errors,api,soak); default all (soak only with -soak)")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (logs, databases)")
+	fs.DurationVar(&cfg.soak, "soak", 0, "S10 soak: hold a mixed load on the first gantry for this long and report RSS growth (0: off; METHOD asks for 30m)")
 	fs.StringVar(&cfg.role, "role", "", "internal: run as mock or floor")
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:0", "internal: role listen address")
 	fs.StringVar(&cfg.upstream, "upstream", "", "internal: floor upstream URL")
@@ -125,6 +128,7 @@ func runWithLimit(cfg config, pinned, noTaskset bool) int {
 	if cfg.profile == "full" {
 		limit = 40 * time.Minute
 	}
+	limit += cfg.soak
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	return runBench(ctx, cfg, pinned, noTaskset)

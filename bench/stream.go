@@ -422,3 +422,128 @@ func (h *harness) streamMemory(ctx context.Context) error {
 	}
 	return nil
 }
+
+// loadRate is the background rate of the TTFT-under-load runs: 50% of the
+// subject's saturation goodput from this run's saturation phase, else 50%
+// of the rig ceiling, else a fixed 500 req/s; source says which.
+func (h *harness) loadRate(s *subject) (rate float64, source string) {
+	if sat, ok := h.figure("saturation", s.name, "rps"); ok && sat > 0 {
+		return sat / 2, fmt.Sprintf("50%% of its saturation goodput (%.0f req/s)", sat)
+	}
+	if h.rigRPS > 0 {
+		return h.rigRPS / 2, fmt.Sprintf("50%% of the rig ceiling (%.0f req/s): saturation not measured in this run", h.rigRPS)
+	}
+	return 500, "fixed 500 req/s: neither saturation nor the rig ceiling measured in this run"
+}
+
+// phaseSSELoad repeats the TTFT measurement under a background open-loop
+// S1 load at 50% of the subject's saturation rate (METHOD.md §5, TTFT
+// row). The direct baseline runs under the same background rate sent
+// straight to the mock, so the mock and the load generator are as busy on
+// both sides. It runs after the saturation phase, whose goodput it needs.
+func (h *harness) phaseSSELoad(ctx context.Context) error {
+	scenarios := sseScenarios()
+	if h.prof.name != "full" {
+		scenarios = scenarios[:1] // S3 only in the quick profile
+	}
+	for _, sc := range scenarios {
+		for _, s := range h.proxySubjects() {
+			if err := h.ttftUnderLoad(ctx, sc, s); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (h *harness) ttftUnderLoad(ctx context.Context, sc sseScenario, s *subject) error {
+	rate, source := h.loadRate(s)
+	sides := []*subject{h.direct, s}
+	var (
+		streams [2]target
+		bgs     [2]target
+		hist    = [2]*stats.Histogram{stats.NewHistogram(), stats.NewHistogram()}
+		p50     [2][]float64
+		p99     [2][]float64
+		errs    [2]report.Errors
+		bgOK    [2]int
+		bgErrs  [2]report.Errors
+		bgTime  [2]time.Duration
+		bgLast  [2]string
+	)
+	s1 := chatBody(2048, false)
+	for j, side := range sides {
+		streams[j] = side.request(sc.shape, sc.body, streamKnobs(2, pacing), sc.scenario)
+		bgs[j] = side.request(shapeChat, s1, instantKnobs(2048), "")
+	}
+	for round := range h.prof.ttftRounds {
+		for k := range 2 {
+			j := (k + round) % 2
+			bgCtx, stop := context.WithCancel(ctx)
+			done := make(chan run, 1)
+			go func() {
+				done <- attack(bgCtx, h.client, bgs[j], attackSpec{rate: rate, dur: 60 * time.Second, maxReq: int(rate * 60)})
+			}()
+			// Let the background load reach its rate before timing.
+			time.Sleep(300 * time.Millisecond)
+			rh := stats.NewHistogram()
+			for range h.prof.ttftPerRound {
+				tr, err := h.stream(ctx, streams[j], nil)
+				switch {
+				case err != nil:
+					errs[j].Add(0)
+				case tr.Status != http.StatusOK:
+					errs[j].Add(tr.Status)
+				case tr.FirstContent == 0:
+					errs[j].Other++
+				default:
+					rh.Record(tr.FirstContent)
+				}
+			}
+			stop()
+			bg := <-done
+			bgOK[j] += bg.ok
+			bgTime[j] += bg.elapsed
+			addErrors(&bgErrs[j], bg.errs)
+			if bg.lastErr != "" {
+				bgLast[j] = bg.lastErr
+			}
+			hist[j].Merge(rh)
+			usable := rh.Count() == uint64(h.prof.ttftPerRound)
+			p50[j] = append(p50[j], quantileUS(rh, 0.5, usable))
+			p99[j] = append(p99[j], quantileUS(rh, 0.99, usable))
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	level := fmt.Sprintf("TTFT c1 under %.0f req/s S1 background", rate)
+	for j, side := range sides {
+		row := report.Row{
+			Subject: side.name, Scenario: sc.id, Level: level, Offered: 1, Requests: int(hist[j].Count()) + errs[j].Total(),
+			P50: us(hist[j].Quantile(0.5)), P99: us(hist[j].Quantile(0.99)), P999: us(hist[j].Quantile(0.999)),
+			Errors: errs[j],
+		}
+		bgRPS := 0.0
+		if bgTime[j] > 0 {
+			bgRPS = float64(bgOK[j]) / bgTime[j].Seconds()
+		}
+		row.Note = fmt.Sprintf("background through %s at %s; background goodput %.0f req/s, errors %s; %d rounds x %d streams",
+			side.name, source, bgRPS, bgErrs[j], h.prof.ttftRounds, h.prof.ttftPerRound)
+		if bgLast[j] != "" {
+			row.Note += "; last background error: " + truncate(bgLast[j], 120)
+		}
+		if side == h.direct {
+			row.Level += " (baseline for " + s.name + ")"
+		}
+		if a50, a99, ok := added(p50[1], p50[0], p99[1], p99[0]); j == 1 && ok {
+			row.AddedP50, row.AddedP99 = &a50, &a99
+			h.setFigure(sc.id, s.name, "added_ttft_p50_loaded_us", a50.Median)
+			if errs[1].Total() == 0 && errs[0].Total() == 0 {
+				h.setFigure(sc.id, s.name, "added_ttft_p99_loaded_us", us(hist[1].Quantile(0.99))-us(hist[0].Quantile(0.99)))
+			}
+		}
+		h.rep.Add(row)
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,4 +97,31 @@ func TestFloorKeepAliveStreamsComplete(t *testing.T) {
 		}
 	}
 	require.Zero(t, failed, "streams cut short")
+}
+
+// The floor reports its own pre-upstream time like gantry does, for the
+// self-reported vs black-box comparison.
+func TestFloorServerTiming(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		_, _ = fmt.Fprint(w, "{}")
+	}))
+	t.Cleanup(up.Close)
+	u, err := url.Parse(up.URL)
+	require.NoError(t, err)
+	px := httptest.NewServer(floor.New(u, "k", 8))
+	t.Cleanup(px.Close)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, px.URL+"/v1/chat/completions", strings.NewReader(`{"model":"m"}`))
+	require.NoError(t, err)
+	resp, err := px.Client().Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	st := resp.Header.Get("Server-Timing")
+	require.True(t, strings.HasPrefix(st, floor.ServerTimingName+";dur="), st)
+	ms, err := strconv.ParseFloat(strings.TrimPrefix(st, floor.ServerTimingName+";dur="), 64)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, ms, 0.0)
+	require.Less(t, ms, 5000.0)
 }
