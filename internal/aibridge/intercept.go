@@ -318,19 +318,22 @@ func (ix *interception) relayBlocking(rw http.ResponseWriter, resp *http.Respons
 	ix.serverTiming(h)
 	rw.WriteHeader(resp.StatusCode)
 	ix.sentFirstByte()
+	// The body is read straight into the copy kept for the tap and written
+	// to the client from there: no relay buffer, one copy.
 	capHint := 8 << 10
 	if resp.ContentLength > 0 && resp.ContentLength < 64<<20 {
-		capHint = int(resp.ContentLength)
+		capHint = int(resp.ContentLength) + 1 // +1: EOF without a regrow
 	}
-	captured := bytes.NewBuffer(make([]byte, 0, capHint))
-	bp := getRelayBuf()
-	defer relayBufPool.Put(bp)
-	buf := *bp
+	captured := make([]byte, 0, capHint)
 	for {
-		n, err := resp.Body.Read(buf)
+		if len(captured) == cap(captured) {
+			captured = append(captured, 0)[:len(captured)]
+		}
+		n, err := resp.Body.Read(captured[len(captured):cap(captured)])
 		if n > 0 {
-			captured.Write(buf[:n])
-			if _, werr := rw.Write(buf[:n]); werr != nil {
+			chunk := captured[len(captured) : len(captured)+n]
+			captured = captured[:len(captured)+n]
+			if _, werr := rw.Write(chunk); werr != nil {
 				// The client left; keep reading so the usage is recorded
 				// (the upstream has done the work either way).
 				rw = discardWriter{}
@@ -344,7 +347,7 @@ func (ix *interception) relayBlocking(rw http.ResponseWriter, resp *http.Respons
 		}
 	}
 	ix.upstreamEnd = time.Now()
-	ix.tap.body(captured.Bytes())
+	ix.tap.body(captured)
 }
 
 type discardWriter struct{}

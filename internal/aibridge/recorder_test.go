@@ -90,12 +90,20 @@ func TestRecorderOverflow(t *testing.T) {
 	gw, url := newRecorderGateway(t, w)
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
-	start := time.Now()
-	sendMessages(t, &http.Client{Transport: tr}, url, 10)
-	// 10 requests, each waiting at most 50 ms per record for queue room.
-	require.Less(t, time.Since(start), 10*2*50*time.Millisecond+2*time.Second)
+	client := &http.Client{Transport: tr}
+	// The writer lingers a few milliseconds to batch, so the first requests
+	// may all fit into the batch it then blocks on; keep sending until the
+	// queue overflows (bounded: 100 requests).
+	sent := 0
+	for sent < 100 && gw.RecorderStats().Dropped == 0 {
+		start := time.Now()
+		sendMessages(t, client, url, 1)
+		sent++
+		// Each of the request's two records waits at most 50 ms for room.
+		require.Less(t, time.Since(start), 2*50*time.Millisecond+time.Second)
+	}
 	st := gw.RecorderStats()
-	require.Positive(t, st.Dropped)
+	require.Positive(t, st.Dropped, "the queue never overflowed in %d requests", sent)
 	require.LessOrEqual(t, st.Queued, 4)
 	close(w.release)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -104,7 +112,7 @@ func TestRecorderOverflow(t *testing.T) {
 	st = gw.RecorderStats()
 	require.Equal(t, st.WrittenRows, w.rows.Load())
 	require.Positive(t, st.WrittenRows)
-	require.EqualValues(t, 20, st.Enqueued+st.Dropped, "every start and final was either queued or dropped")
+	require.EqualValues(t, 2*sent, st.Enqueued+st.Dropped, "every start and final was either queued or dropped")
 }
 
 // TestRecorderStoreDown: failing writes are retried, then dropped and

@@ -64,9 +64,11 @@ func trimField(v []byte) []byte {
 	return v
 }
 
-// Relay buffers are pooled: a stream holds one for its lifetime, which is the
-// dominant per-stream memory cost.
-const relayBufSize = 16 << 10
+// Relay buffers are pooled: a stream holds one for its lifetime, so its size
+// is a direct per-stream memory cost. 4 KiB holds several typical events
+// (deltas are a few hundred bytes); an event larger than the buffer grows
+// it for that stream only (grown buffers are not pooled).
+const relayBufSize = 4 << 10
 
 var relayBufPool = sync.Pool{New: func() any { return newRelayBuf() }}
 
