@@ -575,7 +575,7 @@ func TestLogSinks(t *testing.T) {
 	jsonPath, sdPath, humanPath := filepath.Join(dir, "gantry.json"), filepath.Join(dir, "sd.json"), filepath.Join(dir, "human.log")
 	d := deploy(t, withConfiguredLogger(), withFlags(
 		"log-human", humanPath, "log-json", jsonPath, "log-stackdriver", sdPath,
-		"log-filter", "CSP violation",
+		"log-filter", "CSP violation|http request",
 	))
 	owner := d.withToken("")
 	first := apitest.CreateFirstUser(t, owner)

@@ -68,7 +68,7 @@ func TestSecretsAbsentFromConfigAndLogs(t *testing.T) {
 		}
 	}
 
-	d := deploy(t, withEnviron(environ...), withFlags("aibridge-enabled", "true"))
+	d := deploy(t, withEnviron(environ...), withFlags("aibridge-enabled", "true", "verbose", "true"))
 	owner := d.withToken("")
 	first := apitest.CreateFirstUser(t, owner)
 

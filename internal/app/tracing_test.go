@@ -106,7 +106,7 @@ func TestTraceFlag(t *testing.T) {
 					for _, kv := range ev.Attributes {
 						evAttrs[string(kv.Key)] = kv.Value.String()
 					}
-					require.Equal(t, "INFO", evAttrs["level"])
+					require.Equal(t, "DEBUG", evAttrs["level"], "access lines are debug, like Coder's")
 					require.Equal(t, "/api/v2/aibridge/anthropic/v1/messages", evAttrs["path"])
 					require.Equal(t, "200", evAttrs["status"])
 				}

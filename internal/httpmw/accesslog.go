@@ -62,7 +62,9 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // duration, request id, user) and installs the logger that httpapi.Logger
 // returns to handlers. That logger adds the request id to every record
 // logged with the request's context, so nothing is built per request.
-// Server errors are logged at warn, everything else at info.
+// Server errors are logged at warn, everything else at debug (like Coder:
+// `--verbose` or a `--log-filter` shows them); a line that is not enabled
+// costs one level check.
 func AccessLog(base *slog.Logger) func(http.Handler) http.Handler {
 	logger := slog.New(requestIDHandler{base.Handler()})
 	return func(next http.Handler) http.Handler {
@@ -77,9 +79,12 @@ func AccessLog(base *slog.Logger) func(http.Handler) http.Handler {
 				// The handler wrote nothing; net/http answers 200.
 				status = http.StatusOK
 			}
-			level := slog.LevelInfo
+			level := slog.LevelDebug
 			if status >= 500 {
 				level = slog.LevelWarn
+			}
+			if !logger.Enabled(ctx, level) {
+				return
 			}
 			attrs := make([]slog.Attr, 0, 10)
 			attrs = append(attrs,

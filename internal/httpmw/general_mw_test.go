@@ -272,7 +272,7 @@ func TestStackHeadersLogAndRecover(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		return logs.Write(p)
-	}), nil))
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	user := uuid.New()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
