@@ -25,3 +25,20 @@ func TestSoakLimit(t *testing.T) {
 	require.InDelta(t, 5.0, soakLimit(time.Minute), 1e-9)
 	require.InDelta(t, 1.0, soakLimit(15*time.Minute), 1e-9)
 }
+
+func TestParseGoroutines(t *testing.T) {
+	t.Parallel()
+	prof := `goroutine profile: total 9
+4 @ 0x1 0x2
+#	0x1	net/http.(*persistConn).readLoop+0x1	/go/src/net/http/transport.go:2300
+
+4 @ 0x3 0x4
+#	0x3	net/http.(*persistConn).writeLoop+0x1	/go/src/net/http/transport.go:2600
+
+1 @ 0x5
+#	0x5	main.main+0x1	/x/main.go:1
+`
+	total, pool := parseGoroutines(prof)
+	require.Equal(t, 9, total)
+	require.Equal(t, 8, pool)
+}
