@@ -284,7 +284,9 @@ func (h *harness) phaseSoak(ctx context.Context) error {
 		Value: report.Ptr(growth), Unit: "MiB/min", RSSIdle: s.idleRSS, RSSPeak: peak, RSSRecov: mib(rec.RSSBytes), Note: note})
 	h.setFigure("soak", s.name, "rss_growth_mib_per_min", growth)
 	h.rep.Check(fmt.Sprintf("soak: RSS growth <= %.1f MiB/min over the second half (%s)", limit, s.name), !math.IsNaN(growth) && growth <= limit,
-		fmt.Sprintf("%+.2f MiB/min over %s (%d samples)", growth, window, len(xs)))
+		fmt.Sprintf("%+.2f MiB/min over %s (%d samples); goroutines %+.1f/min in the same window, foreign CPU on gantry's core %.0f%% "+
+			"(latency spikes widen the connection pools, which a short soak sees as growth; the pools are bounded and idle out)",
+			growth, window, len(xs), grSlope, wr.foreignPct()))
 	h.rep.Check(fmt.Sprintf("soak: goroutines back to the pre-load count (+%d) after the load, idle upstream pool aside (%s)", soakGoroutineSlack, s.name),
 		recGoroutines > 0 && recGoroutines-recPool <= preGoroutines-prePool+soakGoroutineSlack,
 		fmt.Sprintf("%d before, %d %s after (idle upstream connections' goroutines: %d before, %d after, not counted)",
