@@ -3,6 +3,7 @@ package aibridge
 import (
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"syscall"
@@ -46,6 +47,13 @@ func BenchmarkRecorderSQLitePaced(b *testing.B) {
 	defer st.Close()
 	cfg := Config{}
 	cfg.setDefaults()
+	if v := os.Getenv("BENCH_LINGER"); v != "" {
+		cfg.Recorder.Linger, _ = time.ParseDuration(v)
+	}
+	newID := newRecordID
+	if os.Getenv("BENCH_V4") != "" {
+		newID = uuid.New
+	}
 	cw := &countingWriter{w: st}
 	r := newRecorder(cw, cfg.Recorder, slog.New(slog.DiscardHandler), false, nil)
 	defer func() { _ = r.close(context.Background()) }()
@@ -56,12 +64,13 @@ func BenchmarkRecorderSQLitePaced(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		<-tick.C
-		id := uuid.New()
+		id := newID()
 		now := time.Now()
 		r.start(&store.Interception{ID: id, InitiatorID: user, Provider: "anthropic", Model: "m", StartedAt: now})
 		r.finish(&finalRecords{
-			usages: []store.TokenUsage{{ID: uuid.New(), InterceptionID: id, InputTokens: 1, OutputTokens: 2, CreatedAt: now}},
-			end:    store.InterceptionEnd{ID: id, EndedAt: now},
+			usages:  []store.TokenUsage{{ID: newID(), InterceptionID: id, InputTokens: 1, OutputTokens: 2, CreatedAt: now}},
+			prompts: []store.UserPrompt{{ID: newID(), InterceptionID: id, Prompt: "write a test for the parser", CreatedAt: now}},
+			end:     store.InterceptionEnd{ID: id, EndedAt: now},
 		})
 	}
 	if err := r.flush(context.Background()); err != nil {

@@ -113,6 +113,12 @@ func dsn(path string, opts Options, writer bool) string {
 	q.Set("_journal_mode", "WAL")
 	q.Set("_foreign_keys", "1")
 	q.Set("_synchronous", "NORMAL")
+	// A multi-row INSERT inside a transaction keeps a statement journal;
+	// once it outgrows a few pages SQLite spills it to a temporary file,
+	// which cost an open, writes and a close per usage batch (8% of the
+	// gateway's CPU in a profile at 1,000 recorded requests/s). Keep
+	// temporary storage in memory: these journals are small and short-lived.
+	q.Add("_pragma", "temp_store(memory)")
 	if writer {
 		// Take the write lock at BEGIN: a deferred transaction that reads
 		// first and upgrades later can fail with SQLITE_BUSY_SNAPSHOT.
