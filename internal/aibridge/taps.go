@@ -210,17 +210,34 @@ func (t *anthropicTap) readUsage(u gjson.Result) {
 }
 
 func (t *anthropicTap) body(b []byte) {
-	t.obs.responseID = gjson.GetBytes(b, "id").Str
-	t.readUsage(gjson.GetBytes(b, "usage"))
-	gjson.GetBytes(b, "content").ForEach(func(_, c gjson.Result) bool {
-		switch c.Get("type").Str {
-		case "tool_use", "server_tool_use":
-			t.obs.tools = append(t.obs.tools, toolCall{id: c.Get("id").Str, name: c.Get("name").Str, args: c.Get("input").Raw})
-		case "thinking":
-			if s := c.Get("thinking").Str; s != "" {
-				t.obs.thoughts = append(t.obs.thoughts, thought{text: s, source: "thinking"})
-			}
+	eachTopLevel(b, func(k string, v gjson.Result) {
+		switch k {
+		case "id":
+			t.obs.responseID = v.Str
+		case "usage":
+			t.readUsage(v)
+		case "content":
+			v.ForEach(func(_, c gjson.Result) bool {
+				switch c.Get("type").Str {
+				case "tool_use", "server_tool_use":
+					t.obs.tools = append(t.obs.tools, toolCall{id: c.Get("id").Str, name: c.Get("name").Str, args: c.Get("input").Raw})
+				case "thinking":
+					if s := c.Get("thinking").Str; s != "" {
+						t.obs.thoughts = append(t.obs.thoughts, thought{text: s, source: "thinking"})
+					}
+				}
+				return true
+			})
 		}
+	})
+}
+
+// eachTopLevel calls fn for every top-level member of a JSON object body:
+// one scan, where separate lookups would each rescan the body from the start
+// (the usage comes last, after the content).
+func eachTopLevel(b []byte, fn func(key string, v gjson.Result)) {
+	gjson.ParseBytes(b).ForEach(func(k, v gjson.Result) bool {
+		fn(k.Str, v)
 		return true
 	})
 }
@@ -322,13 +339,20 @@ func (t *chatTap) readUsage(u gjson.Result) {
 }
 
 func (t *chatTap) body(b []byte) {
-	t.obs.responseID = gjson.GetBytes(b, "id").Str
-	if u := gjson.GetBytes(b, "usage"); u.IsObject() {
-		t.readUsage(u)
-	}
-	gjson.GetBytes(b, "choices.0.message.tool_calls").ForEach(func(_, tc gjson.Result) bool {
-		t.obs.tools = append(t.obs.tools, toolCall{id: tc.Get("id").Str, name: tc.Get("function.name").Str, args: tc.Get("function.arguments").Str})
-		return true
+	eachTopLevel(b, func(k string, v gjson.Result) {
+		switch k {
+		case "id":
+			t.obs.responseID = v.Str
+		case "usage":
+			if v.IsObject() {
+				t.readUsage(v)
+			}
+		case "choices":
+			v.Get("0.message.tool_calls").ForEach(func(_, tc gjson.Result) bool {
+				t.obs.tools = append(t.obs.tools, toolCall{id: tc.Get("id").Str, name: tc.Get("function.name").Str, args: tc.Get("function.arguments").Str})
+				return true
+			})
+		}
 	})
 }
 
@@ -433,11 +457,18 @@ func (t *responsesTap) readUsage(u gjson.Result) {
 }
 
 func (t *responsesTap) body(b []byte) {
-	t.obs.responseID = gjson.GetBytes(b, "id").Str
-	t.readUsage(gjson.GetBytes(b, "usage"))
-	gjson.GetBytes(b, "output").ForEach(func(_, it gjson.Result) bool {
-		t.item(it)
-		return true
+	eachTopLevel(b, func(k string, v gjson.Result) {
+		switch k {
+		case "id":
+			t.obs.responseID = v.Str
+		case "usage":
+			t.readUsage(v)
+		case "output":
+			v.ForEach(func(_, it gjson.Result) bool {
+				t.item(it)
+				return true
+			})
+		}
 	})
 }
 
