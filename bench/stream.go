@@ -317,18 +317,23 @@ func (h *harness) phaseStreams(ctx context.Context) error {
 			tg := s.request(shapeMessages, body, streamKnobs(chunks, pacing), "")
 			smp, _ := procstat.Start(s.pid, 100*time.Millisecond)
 			o := h.concurrentStreams(ctx, tg, n, chunks, 500*time.Millisecond, nil)
-			var peak float64
+			var peak, cpuPct float64
 			if smp != nil {
 				sum, _ := smp.Stop()
 				peak = mib(sum.PeakRSS)
+				if o.wall > 0 {
+					// How busy the subject's own core was: headroom left
+					// when the rig, not the subject, is what fails.
+					cpuPct = 100 * float64(sum.CPU()) / float64(o.wall)
+				}
 			}
 			pass := o.failed == 0 && o.incomplete == 0 && o.maxGap <= 10*pacing
 			row := report.Row{
 				Subject: s.name, Scenario: "paced streams 64x20ms", Level: fmt.Sprintf("N=%d", n), Offered: float64(n),
 				Requests: n, RPS: float64(o.frames) / o.wall.Seconds(),
 				P50: us(o.gaps.Quantile(0.5)), P99: us(o.gaps.Quantile(0.99)), P999: us(o.gaps.Quantile(0.999)),
-				Errors: o.errs, RSSIdle: s.idleRSS, RSSPeak: peak,
-				Note: fmt.Sprintf("rps column = frames/s; max gap %s; incomplete %d; pass=%v", o.maxGap.Round(time.Millisecond), o.incomplete, pass),
+				Errors: o.errs, RSSIdle: s.idleRSS, RSSPeak: peak, CPUPct: cpuPct,
+				Note: fmt.Sprintf("rps column = frames/s; max gap %s; incomplete %d; pass=%v; subject CPU %.0f%% of a core", o.maxGap.Round(time.Millisecond), o.incomplete, pass, cpuPct),
 			}
 			if o.lastErr != "" {
 				row.Note += "; last error: " + truncate(o.lastErr, 120)
