@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -168,11 +169,14 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 		defer cancelT()
 	}
 
-	ureq, err := http.NewRequestWithContext(ctx, http.MethodPost, "", bytes.NewReader(body))
+	rb := &requestBody{b: body}
+	ureq, err := http.NewRequestWithContext(ctx, http.MethodPost, "", rb)
 	if err != nil {
 		errInternal().write(rw, shape)
 		return
 	}
+	ureq.ContentLength = int64(len(body))
+	ureq.GetBody = rb.rewind
 	ureq.URL = p.upstreamURL(r, rt)
 	ureq.Host = ureq.URL.Host
 	ureq.Header = g.outboundHeaders(r.Header, p, byok, true, &actor)
@@ -180,6 +184,9 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 	ix.upstreamStart = time.Now()
 	_, uspan := ix.traceUpstream(ctx, ureq.URL)
 	resp, err := g.transport.RoundTrip(ureq)
+	// The upstream has the request; a stream should not keep its body
+	// (often the whole conversation) alive until it ends.
+	rb.release()
 	if err != nil {
 		ix.failed = true
 		ix.upstreamEnd = time.Now()
@@ -214,6 +221,56 @@ func (g *Gateway) intercept(rw http.ResponseWriter, r *http.Request, p *provider
 	default:
 		ix.relayBlocking(rw, resp)
 	}
+}
+
+// requestBody is the upstream request body. Unlike a bytes.Reader kept by
+// the request (and by the GetBody that http.NewRequest derives from one), it
+// lets go of the bytes once the round trip has returned, so an open stream
+// does not hold its request body. GetBody (rewind) serves the transport's
+// retry of a request on a pooled connection that closed before it was sent.
+type requestBody struct {
+	mu  sync.Mutex
+	b   []byte
+	off int
+}
+
+func (r *requestBody) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.off >= len(r.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// WriteTo lets the transport write the body in one call (io.Copy prefers
+// it), as it does for a bytes.Reader.
+func (r *requestBody) WriteTo(w io.Writer) (int64, error) {
+	r.mu.Lock()
+	rest := r.b[min(r.off, len(r.b)):]
+	r.off = len(r.b)
+	r.mu.Unlock()
+	n, err := w.Write(rest)
+	return int64(n), err
+}
+
+func (r *requestBody) Close() error { return nil }
+
+func (r *requestBody) rewind() (io.ReadCloser, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.b == nil {
+		return nil, errors.New("request body already released")
+	}
+	return &requestBody{b: r.b}, nil
+}
+
+func (r *requestBody) release() {
+	r.mu.Lock()
+	r.b, r.off = nil, 0
+	r.mu.Unlock()
 }
 
 // newRecordID returns a time-ordered (version 7) UUID for an interception

@@ -65,10 +65,11 @@ func trimField(v []byte) []byte {
 }
 
 // Relay buffers are pooled: a stream holds one for its lifetime, so its size
-// is a direct per-stream memory cost. 4 KiB holds several typical events
-// (deltas are a few hundred bytes); an event larger than the buffer grows
-// it for that stream only (grown buffers are not pooled).
-const relayBufSize = 4 << 10
+// is a direct per-stream memory cost. 2 KiB holds a few typical events
+// (deltas are a few hundred bytes, and the upstream flushes them one by
+// one); an event larger than the buffer grows it for that stream only
+// (grown buffers are not pooled).
+const relayBufSize = 2 << 10
 
 var relayBufPool = sync.Pool{New: func() any { return newRelayBuf() }}
 
