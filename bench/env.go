@@ -65,7 +65,7 @@ func profileFor(name string) profile {
 		name: "quick", rounds: 7, perRound: 200, warmup: 20,
 		rigDur: 3 * time.Second, ladder: []float64{1000, 2000, 3000, 4000, 5000, 6000}, rungDur: 2 * time.Second,
 		cpuRates: []float64{1000, 3000}, cpuDur: 3 * time.Second,
-		ttftRounds: 5, ttftPerRound: 8, gapRounds: 3, gapChunks: 32,
+		ttftRounds: 5, ttftPerRound: 20, gapRounds: 3, gapChunks: 32,
 		sustained: []int{250, 500, 1000}, memN: []int{1000}, memChunks: 4, memInterval: time.Second,
 		apiLevels: []int{1, 16, 32}, apiWarm: time.Second, apiDur: 2 * time.Second, apiReps: 1,
 		startups: 3, idleWait: 10 * time.Second,

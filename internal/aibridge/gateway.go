@@ -205,12 +205,15 @@ func NewTransport(cfg Config) *http.Transport {
 		TLSHandshakeTimeout:   cfg.TLSHandshakeTimeout,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
-		// Each pooled connection keeps its buffers while a stream is open.
-		// The write buffer only carries the request line and headers
-		// (about 1 KiB; the body is written straight through, in one
-		// call), so 2 KiB instead of the default 4; the read buffer stays
-		// at 4 KiB, sized for response headers and SSE events.
+		// Each pooled connection keeps its buffers while a stream is open,
+		// so both are 2 KiB instead of the default 4. The write buffer only
+		// carries the request line and headers (the body is written
+		// straight through, in one call); the read buffer holds a header
+		// line or a few SSE events at a time (longer lines are read in
+		// pieces, and large bodies are read past it into the relay's
+		// buffer).
 		WriteBufferSize: 2 << 10,
+		ReadBufferSize:  2 << 10,
 	}
 }
 
