@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,6 +31,9 @@ type referenceServer struct {
 	version string
 	// idleRSS of the server process in MiB, 10 s after healthz.
 	idleRSS float64
+	// paused while stopped (SIGSTOP) between its idle sample and the api
+	// phase.
+	paused bool
 }
 
 // refStartLimit bounds one start of the reference: a cold start runs all of
@@ -116,7 +120,21 @@ func (h *harness) runReference(ctx context.Context) error {
 	h.setFigure("idle", "reference", "rss_mib", r.idleRSS)
 	h.rep.Add(report.Row{Subject: "reference", Scenario: "idle-rss", Level: "10s after healthz, no traffic", Value: report.Ptr(r.idleRSS), Unit: "MiB"})
 	h.addPostgresRSS(ctx, db, "idle-rss", "10s after healthz, no traffic")
+	// The reference shares the subject core (core 1) and is not idle when
+	// idle (background jobs): stop it until the api phase, so it takes no
+	// CPU from the gateway phases that run first.
+	if err := r.proc.signal(syscall.SIGSTOP); err == nil {
+		r.paused = true
+	}
 	return nil
+}
+
+// resumeReference lets a reference stopped after its idle sample run again.
+func (h *harness) resumeReference() {
+	if h.ref != nil && h.ref.proc != nil && h.ref.paused {
+		_ = h.ref.proc.signal(syscall.SIGCONT)
+		h.ref.paused = false
+	}
 }
 
 // referenceStartup measures exec -> first 200 on /healthz of the reference,
@@ -207,6 +225,7 @@ func referenceArgv(bin string, port int, pgURL, dir string) []string {
 
 // stopReference ends the measured reference, if one runs.
 func (h *harness) stopReference() {
+	h.resumeReference() // a stopped process would sit out the grace period
 	if h.ref != nil && h.ref.proc != nil {
 		h.ref.proc.stop(refStopGrace)
 	}
@@ -221,6 +240,7 @@ func (h *harness) referenceSubject(ctx context.Context) *apiSubject {
 		}
 		return nil
 	}
+	h.resumeReference()
 	tok, id, err := login(ctx, h.client, h.ref.url, h.cfg.refEmail, benchUsername, h.cfg.refPassword)
 	if err != nil {
 		h.rep.Note("reference: unavailable (login: %v)", err)
