@@ -154,14 +154,15 @@ func (h *harness) sseGaps(ctx context.Context, sc sseScenario) error {
 				p99[i] = append(p99[i], math.NaN())
 				continue
 			}
-			rh := stats.NewHistogram()
-			for _, g := range tr.Gaps() {
-				rh.Record(g)
+			gaps := tr.Gaps()
+			for _, g := range gaps {
+				hist[i].Record(g)
 			}
-			hist[i].Merge(rh)
 			contentCounts[i] = append(contentCounts[i], len(tr.Content))
-			p50[i] = append(p50[i], us(rh.Quantile(0.5)))
-			p99[i] = append(p99[i], us(rh.Quantile(0.99)))
+			// Exact per-round quantiles: the overhead is tens of µs on
+			// 20 ms gaps, below the histogram's resolution there.
+			p50[i] = append(p50[i], us(stats.ExactQuantile(gaps, 0.5)))
+			p99[i] = append(p99[i], us(stats.ExactQuantile(gaps, 0.99)))
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

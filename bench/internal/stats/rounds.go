@@ -3,6 +3,7 @@ package stats
 import (
 	"math"
 	"slices"
+	"time"
 )
 
 // Spread summarises the per-round values of one metric: METHOD.md reports
@@ -49,4 +50,18 @@ func interpolate(v []float64, q float64) float64 {
 	}
 	frac := pos - float64(lo)
 	return v[lo] + (v[hi]-v[lo])*frac
+}
+
+// ExactQuantile returns the q-quantile (nearest rank) of ds, sorting a copy.
+// For small samples whose differences are finer than the histogram's
+// resolution: at 20 ms a histogram bucket is 128 µs wide, too coarse for
+// per-event gap overheads of tens of microseconds.
+func ExactQuantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(math.Ceil(q*float64(len(s)))) - 1
+	return s[min(max(i, 0), len(s)-1)]
 }

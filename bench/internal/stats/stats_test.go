@@ -12,14 +12,14 @@ import (
 	"gantry/bench/internal/stats"
 )
 
-// exactQuantile is the nearest-rank quantile of sorted values, the
-// definition the histogram approximates.
-func exactQuantile(sorted []time.Duration, q float64) time.Duration {
-	rank := int(math.Ceil(q * float64(len(sorted))))
-	if rank < 1 {
-		rank = 1
-	}
-	return sorted[rank-1]
+func TestExactQuantile(t *testing.T) {
+	t.Parallel()
+	ds := []time.Duration{5, 1, 4, 2, 3, 10, 9, 8, 7, 6}
+	require.Equal(t, time.Duration(5), stats.ExactQuantile(ds, 0.5))
+	require.Equal(t, time.Duration(10), stats.ExactQuantile(ds, 0.99))
+	require.Equal(t, time.Duration(1), stats.ExactQuantile(ds, 0))
+	require.Equal(t, time.Duration(5), ds[0], "the input is not reordered")
+	require.Zero(t, stats.ExactQuantile(nil, 0.5))
 }
 
 func TestHistogramQuantilesWithinOnePercent(t *testing.T) {
@@ -52,7 +52,7 @@ func TestHistogramQuantilesWithinOnePercent(t *testing.T) {
 			require.Equal(t, vals[0], h.Min())
 			require.Equal(t, vals[len(vals)-1], h.Max())
 			for _, q := range []float64{0.5, 0.9, 0.99, 0.999, 1} {
-				want := exactQuantile(vals, q)
+				want := stats.ExactQuantile(vals, q)
 				got := h.Quantile(q)
 				tol := math.Max(float64(want)*0.01, 1)
 				require.InDeltaf(t, float64(want), float64(got), tol, "q=%v", q)
