@@ -56,7 +56,7 @@ func profileFor(name string) profile {
 			ttftRounds: 7, ttftPerRound: 20, gapRounds: 5, gapChunks: 64,
 			// METHOD.md asks for 60 s slow streams and 30 s API runs; these
 			// are shortened so the whole profile stays near 20 minutes.
-			sustained: []int{128, 256, 512, 1000, 2000}, memN: []int{100, 500, 1000, 2000}, memChunks: 15, memInterval: time.Second,
+			sustained: []int{128, 256, 512, 1000, 2000}, memN: []int{1000, 100, 500, 2000}, memChunks: 15, memInterval: time.Second,
 			apiLevels: []int{1, 16, 32, 128}, apiWarm: 2 * time.Second, apiDur: 10 * time.Second, apiReps: 3,
 			startups: 5, idleWait: 10 * time.Second,
 		}

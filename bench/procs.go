@@ -45,9 +45,6 @@ type proc struct {
 // child's pid).
 func (p *proc) Pid() int { return p.cmd.Process.Pid }
 
-// signal sends sig to the process.
-func (p *proc) signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
-
 // start runs argv on core (empty for no pinning) with extra environment.
 // Its stdout and stderr go to a log file; stdoutHook, when set, also
 // receives stdout lines (to read a READY line).
