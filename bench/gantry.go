@@ -283,24 +283,36 @@ func (g *gantryServer) sumSince(ctx context.Context, c *http.Client, since time.
 	return t, nil
 }
 
-// goroutines reads the goroutine count from the pprof endpoint (0 when
-// pprof is off or unreachable).
-func (g *gantryServer) goroutines(ctx context.Context, c *http.Client) int {
+// pprofText fetches a text pprof page of gantry (path and query), at most
+// limit bytes; ok is false when pprof is off or the page is unreadable.
+func (g *gantryServer) pprofText(ctx context.Context, c *http.Client, path string, limit int64) (string, bool) {
 	if g.pprofURL == "" {
-		return 0
+		return "", false
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.pprofURL+"/debug/pprof/goroutine?debug=1", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.pprofURL+path, nil)
 	if err != nil {
-		return 0
+		return "", false
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0
+		return "", false
 	}
 	defer resp.Body.Close()
-	line, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil && len(b) == 0 {
+		return "", false
+	}
+	return string(b), true
+}
+
+// goroutines reads the goroutine count from the pprof endpoint (0 when
+// pprof is off or unreachable).
+func (g *gantryServer) goroutines(ctx context.Context, c *http.Client) int {
+	s, ok := g.pprofText(ctx, c, "/debug/pprof/goroutine?debug=1", 200)
+	if !ok {
+		return 0
+	}
 	// "goroutine profile: total N"
-	s := string(line)
 	if i := strings.Index(s, "total "); i >= 0 {
 		f := strings.Fields(s[i+6:])
 		if len(f) > 0 {
@@ -315,22 +327,13 @@ func (g *gantryServer) goroutines(ctx context.Context, c *http.Client) int {
 // the runtime's HeapInuse and stack in-use bytes (0 when pprof is off or
 // unreadable).
 func (g *gantryServer) memStats(ctx context.Context, c *http.Client) (heap, stack int64) {
-	if g.pprofURL == "" {
+	b, ok := g.pprofText(ctx, c, "/debug/pprof/heap?debug=1&gc=1", 64<<20)
+	if !ok {
 		return 0, 0
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.pprofURL+"/debug/pprof/heap?debug=1&gc=1", nil)
-	if err != nil {
-		return 0, 0
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, 0
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	// The runtime.MemStats trailer has lines like "# HeapInuse = 1234".
 	field := func(name string) int64 {
-		if _, rest, ok := strings.Cut(string(b), "# "+name+" = "); ok {
+		if _, rest, ok := strings.Cut(b, "# "+name+" = "); ok {
 			if f := strings.Fields(rest); len(f) > 0 {
 				n, _ := strconv.ParseInt(f[0], 10, 64)
 				return n

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -71,20 +70,11 @@ func parseGoroutines(text string) (total, pool int) {
 // goroutineSplit reads gantry's goroutine profile: the total and the
 // goroutines of its idle upstream pool (0, 0 when unreadable).
 func (g *gantryServer) goroutineSplit(ctx context.Context, c *http.Client) (total, pool int) {
-	if g.pprofURL == "" {
+	s, ok := g.pprofText(ctx, c, "/debug/pprof/goroutine?debug=1", 16<<20)
+	if !ok {
 		return 0, 0
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.pprofURL+"/debug/pprof/goroutine?debug=1", nil)
-	if err != nil {
-		return 0, 0
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, 0
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	return parseGoroutines(string(b))
+	return parseGoroutines(s)
 }
 
 // soakLimit is the growth limit (MiB/min) for a regression window.
