@@ -67,7 +67,6 @@ type errOutcome struct {
 	// Retry-After.
 	retryAfter int
 	own503     int
-	transport  int
 	lastErr    string
 	hist       *stats.Histogram
 	wall       time.Duration
@@ -343,7 +342,7 @@ func (h *harness) breakerRun(ctx context.Context) {
 	upstream := m1.Requests - m0.Requests
 	pass := relayed == breakerThreshold && own == burst-breakerThreshold && other == 0 &&
 		upstream == int64(breakerThreshold) && after == breakerTrials+1
-	detail := fmt.Sprintf("%d consecutive 503s sent: %d relayed from the provider, %d gantry's own (\"%s\"), %d other; the mock saw %d; after %s: %d of %d succeeded",
+	detail := fmt.Sprintf("%d consecutive 503s sent: %d relayed from the provider, %d gantry's own (%q), %d other; the mock saw %d; after %s: %d of %d succeeded",
 		burst, relayed, own, ownBreakerMsg, other, upstream, breakerTimeout, after, breakerTrials+1)
 	h.rep.Check("S8: circuit breaker opens after the threshold, rejects without calling the provider, closes after its timeout ("+name+")", pass, detail)
 	h.rep.Add(report.Row{Subject: name, Scenario: "S8 circuit breaker", Level: fmt.Sprintf("threshold %d, open %s, %d trials", breakerThreshold, breakerTimeout, breakerTrials),

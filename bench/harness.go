@@ -181,7 +181,8 @@ func (h *harness) run(ctx context.Context) error {
 		{"soak", h.phaseSoak},
 	}
 	for _, p := range phases {
-		if !h.cfg.phaseEnabled(p.name) && !(p.name == "sse-load" && h.cfg.phaseEnabled("sse")) {
+		// sse-load runs with sse too.
+		if !h.cfg.phaseEnabled(p.name) && (p.name != "sse-load" || !h.cfg.phaseEnabled("sse")) {
 			continue
 		}
 		if p.name == "soak" && h.cfg.soak <= 0 {
