@@ -89,10 +89,25 @@ func newTap(api apiKind, dropUsageChunk bool) tap {
 
 // --- Anthropic Messages ---
 
+// tapState is what every tap gathers: the observations and the usage,
+// which counts only once a usage object was seen.
+type tapState struct {
+	obs   observed
+	usage tokenCounts
+	seen  bool
+}
+
+func (s *tapState) observed() observed {
+	o := s.obs
+	if s.seen {
+		u := s.usage
+		o.usage = &u
+	}
+	return o
+}
+
 type anthropicTap struct {
-	obs    observed
-	usage  tokenCounts
-	seen   bool
+	tapState
 	blocks []anthropicBlock
 }
 
@@ -242,21 +257,12 @@ func eachTopLevel(b []byte, fn func(key string, v gjson.Result)) {
 	})
 }
 
-func (t *anthropicTap) result() observed {
-	o := t.obs
-	if t.seen {
-		u := t.usage
-		o.usage = &u
-	}
-	return o
-}
+func (t *anthropicTap) result() observed { return t.observed() }
 
 // --- OpenAI Chat Completions ---
 
 type chatTap struct {
-	obs       observed
-	usage     tokenCounts
-	seen      bool
+	tapState
 	dropUsage bool
 	calls     []toolCall // by tool_calls index
 	callBufs  [][]byte
@@ -357,11 +363,7 @@ func (t *chatTap) body(b []byte) {
 }
 
 func (t *chatTap) result() observed {
-	o := t.obs
-	if t.seen {
-		u := t.usage
-		o.usage = &u
-	}
+	o := t.observed()
 	for i, c := range t.calls {
 		if c.name == "" {
 			continue
@@ -375,9 +377,7 @@ func (t *chatTap) result() observed {
 // --- OpenAI Responses ---
 
 type responsesTap struct {
-	obs   observed
-	usage tokenCounts
-	seen  bool
+	tapState
 }
 
 var evOutputTextDelta = []byte("response.output_text.delta")
@@ -472,11 +472,4 @@ func (t *responsesTap) body(b []byte) {
 	})
 }
 
-func (t *responsesTap) result() observed {
-	o := t.obs
-	if t.seen {
-		u := t.usage
-		o.usage = &u
-	}
-	return o
-}
+func (t *responsesTap) result() observed { return t.observed() }
