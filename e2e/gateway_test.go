@@ -75,16 +75,8 @@ func TestAgentsThroughGantry(t *testing.T) {
 		prompts := 0
 		for _, ic := range got {
 			requireInterception(t, ic, devUser.ID.String(), keyID, "anthropic", toolsP.Name, claudeModel, "Claude Code")
-			for _, u := range ic.TokenUsages {
-				total.Input += u.InputTokens
-				total.Output += u.OutputTokens
-				total.CacheRead += u.CacheReadInputTokens
-				total.CacheWrite += u.CacheWriteInputTokens
-			}
-			for _, p := range ic.UserPrompts {
-				require.Equal(t, prompt, p.Prompt)
-				prompts++
-			}
+			addUsage(&total, recordedUsage(ic))
+			prompts += requirePrompts(t, ic, prompt)
 			require.Len(t, ic.ToolUsages, 1, "one tool call per response")
 			tu := ic.ToolUsages[0]
 			require.Equal(t, mockupstream.ToolName, tu.Tool)
@@ -189,16 +181,8 @@ func TestAgentsThroughGantry(t *testing.T) {
 		prompts := 0
 		for _, ic := range got {
 			requireInterception(t, ic, devUser.ID.String(), keyID, "anthropic", anthropicP.Name, claudeModel, "Claude Code")
-			for _, u := range ic.TokenUsages {
-				total.Input += u.InputTokens
-				total.Output += u.OutputTokens
-				total.CacheRead += u.CacheReadInputTokens
-				total.CacheWrite += u.CacheWriteInputTokens
-			}
-			for _, p := range ic.UserPrompts {
-				require.Equal(t, prompt, p.Prompt)
-				prompts++
-			}
+			addUsage(&total, recordedUsage(ic))
+			prompts += requirePrompts(t, ic, prompt)
 		}
 		require.Equal(t, tokensOf(want), tokensOf(total), "recorded usage must equal what the upstream reported")
 		require.Equal(t, len(calls), prompts, "each Claude Code request carries the prompt as its last user text")
@@ -236,18 +220,12 @@ func TestAgentsThroughGantry(t *testing.T) {
 		prompts := 0
 		for _, ic := range got {
 			requireInterception(t, ic, devUser.ID.String(), keyID, "openai", openaiP.Name, codexModel, "Codex")
-			for _, u := range ic.TokenUsages {
-				// Responses input_tokens include the cached part; gantry
-				// records the uncached part as input.
-				total.Input += u.InputTokens + u.CacheReadInputTokens
-				total.Output += u.OutputTokens
-				total.CacheRead += u.CacheReadInputTokens
-				total.CacheWrite += u.CacheWriteInputTokens
-			}
-			for _, p := range ic.UserPrompts {
-				require.Equal(t, prompt, p.Prompt)
-				prompts++
-			}
+			u := recordedUsage(ic)
+			// Responses input_tokens include the cached part; gantry
+			// records the uncached part as input.
+			u.Input += u.CacheRead
+			addUsage(&total, u)
+			prompts += requirePrompts(t, ic, prompt)
 		}
 		require.Equal(t, tokensOf(want), tokensOf(total), "recorded usage must equal what the upstream reported")
 		require.Equal(t, len(calls), prompts)
@@ -258,6 +236,34 @@ func TestAgentsThroughGantry(t *testing.T) {
 }
 
 // requireInterception checks the identity fields of one recorded turn.
+// recordedUsage sums the token usage recorded for one interception.
+func recordedUsage(ic interception) mockupstream.Usage {
+	var u mockupstream.Usage
+	for _, r := range ic.TokenUsages {
+		u.Input += r.InputTokens
+		u.Output += r.OutputTokens
+		u.CacheRead += r.CacheReadInputTokens
+		u.CacheWrite += r.CacheWriteInputTokens
+	}
+	return u
+}
+
+func addUsage(total *mockupstream.Usage, u mockupstream.Usage) {
+	total.Input += u.Input
+	total.Output += u.Output
+	total.CacheRead += u.CacheRead
+	total.CacheWrite += u.CacheWrite
+}
+
+// requirePrompts checks every prompt recorded for ic and returns how many.
+func requirePrompts(t *testing.T, ic interception, prompt string) int {
+	t.Helper()
+	for _, p := range ic.UserPrompts {
+		require.Equal(t, prompt, p.Prompt)
+	}
+	return len(ic.UserPrompts)
+}
+
 func requireInterception(t *testing.T, ic interception, userID, keyID, typ, name, model, client string) {
 	t.Helper()
 	require.Equal(t, userID, ic.Initiator.ID.String(), "initiator")

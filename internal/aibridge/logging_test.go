@@ -1,7 +1,6 @@
 package aibridge_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,24 +15,8 @@ import (
 
 	"gantry/internal/aibridge"
 	"gantry/internal/aibridge/mockupstream"
+	"gantry/internal/apitest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestStructuredLogging: one "interception log" record per event, and the
 // gantry token never appears in the logs.
@@ -43,7 +25,7 @@ func TestStructuredLogging(t *testing.T) {
 	m := mockupstream.New(mockupstream.Options{Defaults: mockupstream.Knobs{Chunks: 2, ChunkBytes: 4, BodyBytes: 64, Status: http.StatusOK}})
 	base := m.Start()
 	defer m.Close()
-	var logs syncBuffer
+	var logs apitest.LogBuffer
 	gw, err := aibridge.New(aibridge.Options{
 		Config: aibridge.Config{StructuredLogging: true, Providers: []aibridge.Provider{
 			{Name: "anthropic", Type: aibridge.TypeAnthropic, Key: "sk-secret-central-key", BaseURL: base},

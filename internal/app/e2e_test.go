@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net"
@@ -9,35 +8,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"gantry/internal/apitest"
 	"gantry/internal/app"
 	"gantry/internal/cli"
 	"gantry/sdk"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -60,7 +41,7 @@ func TestServerCommandEndToEnd(t *testing.T) {
 	}
 	addr := freePort(t)
 	cacheDir := t.TempDir()
-	var stdout, stderr syncBuffer
+	var stdout, stderr apitest.LogBuffer
 	exit := make(chan int, 1)
 	go func() {
 		exit <- cli.Main([]string{"server", "--http-address", addr, "--cache-dir", cacheDir},

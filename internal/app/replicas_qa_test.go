@@ -38,8 +38,8 @@ func TestMain(m *testing.M) {
 type serverProcess struct {
 	cmd    *exec.Cmd
 	url    string
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *apitest.LogBuffer
+	stderr *apitest.LogBuffer
 	exited chan struct{}
 	code   int
 }
@@ -54,7 +54,7 @@ func startServerProcess(t *testing.T, args ...string) *serverProcess {
 func startServerProcessEnv(t *testing.T, env []string, args ...string) *serverProcess {
 	t.Helper()
 	addr := freePort(t)
-	p := &serverProcess{url: "http://" + addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p := &serverProcess{url: "http://" + addr, stdout: &apitest.LogBuffer{}, stderr: &apitest.LogBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.CommandContext(t.Context(), os.Args[0], append([]string{"server", "--http-address", addr}, args...)...)
 	p.cmd.Env = append([]string{envServerProcess + "=1", "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
