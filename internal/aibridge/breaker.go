@@ -70,19 +70,8 @@ type breakers struct {
 	set map[breakerKey]*breaker
 }
 
+// newBreakers takes cfg with its defaults set (Config.setDefaults).
 func newBreakers(cfg CircuitBreaker, m *metrics, log *slog.Logger) *breakers {
-	if cfg.FailureThreshold <= 0 {
-		cfg.FailureThreshold = 5
-	}
-	if cfg.Interval <= 0 {
-		cfg.Interval = 10 * time.Second
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 30 * time.Second
-	}
-	if cfg.MaxRequests <= 0 {
-		cfg.MaxRequests = 3
-	}
 	return &breakers{cfg: cfg, m: m, log: log, now: time.Now, set: map[breakerKey]*breaker{}}
 }
 

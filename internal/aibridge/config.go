@@ -120,38 +120,27 @@ var reservedNames = map[string]bool{"interceptions": true, "sessions": true, "mo
 
 func (c *Config) setDefaults() {
 	r := &c.Recorder
-	if r.QueueSize <= 0 {
-		r.QueueSize = 8192
-	}
-	if r.EnqueueTimeout <= 0 {
-		r.EnqueueTimeout = 10 * time.Second
-	}
-	if r.Linger <= 0 {
-		r.Linger = 5 * time.Millisecond
-	}
-	if r.MaxBatch <= 0 {
-		r.MaxBatch = 512
-	}
-	if r.WriteTimeout <= 0 {
-		r.WriteTimeout = 10 * time.Second
-	}
-	if c.MaxRequestBodyBytes <= 0 {
-		c.MaxRequestBodyBytes = 32 << 20
-	}
-	if c.BlockingTimeout <= 0 {
-		c.BlockingTimeout = 10 * time.Minute
-	}
-	if c.StreamIdleTimeout <= 0 {
-		c.StreamIdleTimeout = 5 * time.Minute
-	}
-	if c.MaxIdleConnsPerHost <= 0 {
-		c.MaxIdleConnsPerHost = 256
-	}
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = 10 * time.Second
-	}
-	if c.TLSHandshakeTimeout <= 0 {
-		c.TLSHandshakeTimeout = 10 * time.Second
+	defaultTo(&r.QueueSize, 8192)
+	defaultTo(&r.EnqueueTimeout, 10*time.Second)
+	defaultTo(&r.Linger, 5*time.Millisecond)
+	defaultTo(&r.MaxBatch, 512)
+	defaultTo(&r.WriteTimeout, 10*time.Second)
+	defaultTo(&c.MaxRequestBodyBytes, 32<<20)
+	defaultTo(&c.BlockingTimeout, 10*time.Minute)
+	defaultTo(&c.StreamIdleTimeout, 5*time.Minute)
+	defaultTo(&c.MaxIdleConnsPerHost, 256)
+	defaultTo(&c.DialTimeout, 10*time.Second)
+	defaultTo(&c.TLSHandshakeTimeout, 10*time.Second)
+	defaultTo(&c.CircuitBreaker.FailureThreshold, 5)
+	defaultTo(&c.CircuitBreaker.Interval, 10*time.Second)
+	defaultTo(&c.CircuitBreaker.Timeout, 30*time.Second)
+	defaultTo(&c.CircuitBreaker.MaxRequests, 3)
+}
+
+// defaultTo sets *v to d when it is zero or negative (unset).
+func defaultTo[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
 	}
 }
 

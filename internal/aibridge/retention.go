@@ -29,15 +29,9 @@ type RetentionOptions struct {
 }
 
 func (o *RetentionOptions) setDefaults() {
-	if o.Interval <= 0 {
-		o.Interval = time.Hour
-	}
-	if o.BatchSize <= 0 {
-		o.BatchSize = 1000
-	}
-	if o.BatchPause <= 0 {
-		o.BatchPause = 50 * time.Millisecond
-	}
+	defaultTo(&o.Interval, time.Hour)
+	defaultTo(&o.BatchSize, 1000)
+	defaultTo(&o.BatchPause, 50*time.Millisecond)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
