@@ -76,7 +76,7 @@ func OpenWithOptions(ctx context.Context, path string, opts Options) (*Store, er
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 
-	if err := migrate(ctx, w); err != nil {
+	if err := retryBusy(ctx, opts.BusyTimeout, func() error { return migrate(ctx, w) }); err != nil {
 		_ = w.Close()
 		return nil, err
 	}
@@ -133,6 +133,37 @@ func dsn(path string, opts Options, writer bool) string {
 // escapePath keeps the characters that would end the path part of a URI.
 func escapePath(p string) string {
 	return strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(p)
+}
+
+// retryBusy runs fn again while it fails with SQLITE_BUSY, for up to limit.
+// SQLite does not call the busy handler where waiting could deadlock: a
+// connection that has read the file and then needs the write lock, as the
+// journal_mode switch to WAL and the CREATE TABLE IF NOT EXISTS of a fresh
+// database do. Two processes opening one new file at the same moment hit
+// exactly that, so the open and the migrations are retried as a whole;
+// each migration is its own transaction and re-checks the version, so a
+// retry never applies one twice.
+func retryBusy(ctx context.Context, limit time.Duration, fn func() error) error {
+	deadline := time.Now().Add(limit)
+	wait := time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !isBusy(err) || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
+// isBusy reports whether err is SQLITE_BUSY or one of its extended codes.
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 func migrate(ctx context.Context, w *sql.DB) error {

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -118,6 +119,32 @@ func TestTwoStoresShareOneFile(t *testing.T) {
 	require.NoError(t, err)
 	_, err = stores[1].InsertUser(ctx, store.User{Username: "A", Email: "x@example.com"})
 	require.ErrorIs(t, err, store.ErrConflict)
+}
+
+// TestConcurrentOpenOfNewFile: several processes starting at once on a file
+// that does not exist yet all open it. SQLite answers the loser of the WAL
+// switch or of the first CREATE TABLE with SQLITE_BUSY without waiting,
+// which once failed one of two replicas started together in CI.
+func TestConcurrentOpenOfNewFile(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	const rounds, openers = 20, 4
+	for round := range rounds {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("gantry-%d.db", round))
+		errs := make(chan error, openers)
+		for range openers {
+			go func() {
+				s, err := sqlite.Open(ctx, path)
+				if err == nil {
+					err = s.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range openers {
+			require.NoError(t, <-errs, "round %d", round)
+		}
+	}
 }
 
 func TestRefusesNewerSchema(t *testing.T) {
