@@ -44,7 +44,21 @@ type Options struct {
 	// BusyTimeout is how long a connection waits on a lock held by another
 	// process before failing; 0 means 5s.
 	BusyTimeout time.Duration
+	// BatchPause runs between the short statements a usage batch is split
+	// into (sqldb.Pacing); nil means a 20 µs sleep.
+	BatchPause func()
 }
+
+// batchParams bounds the bind parameters of one statement of a usage batch:
+// four interceptions, five token usages or eight prompts, a few tens of
+// microseconds of SQLite work each.
+const batchParams = 48
+
+// pause parks the writer goroutine briefly, so that the scheduler polls the
+// network and runs the requests that became ready meanwhile. Any sleep
+// parks; 20 µs is long enough that the timer has not fired yet when the
+// scheduler looks for work, so the poll comes first.
+func pause() { time.Sleep(20 * time.Microsecond) }
 
 // Open opens (creating if needed) the database file at path, with its parent
 // directory, and applies pending migrations.
@@ -65,6 +79,9 @@ func OpenWithOptions(ctx context.Context, path string, opts Options) (*Store, er
 	}
 	if opts.BusyTimeout <= 0 {
 		opts.BusyTimeout = 5 * time.Second
+	}
+	if opts.BatchPause == nil {
+		opts.BatchPause = pause
 	}
 
 	w, err := sql.Open("sqlite", dsn(path, opts, true))
@@ -95,6 +112,7 @@ func OpenWithOptions(ctx context.Context, path string, opts Options) (*Store, er
 		Writer:  w,
 		Reader:  r,
 		Pools:   []store.Pool{{Name: "sqlite_writer", DB: w}, {Name: "sqlite_reader", DB: r}},
+		Pacing:  sqldb.Pacing{MaxParams: batchParams, Pause: opts.BatchPause},
 	})
 	if err != nil {
 		_ = r.Close()

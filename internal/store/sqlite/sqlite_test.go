@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/google/uuid"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,6 +147,80 @@ func TestConcurrentOpenOfNewFile(t *testing.T) {
 			require.NoError(t, <-errs, "round %d", round)
 		}
 	}
+}
+
+// TestUsageBatchIsPaced: a large usage batch is written as short statements
+// with a pause before each but the first and before the commit (so a
+// request that arrives meanwhile is not held behind the whole batch), and
+// every row of it lands.
+func TestUsageBatchIsPaced(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	var pauses atomic.Int64
+	s, err := sqlite.OpenWithOptions(ctx, filepath.Join(t.TempDir(), "gantry.db"), sqlite.Options{
+		BatchPause: func() { pauses.Add(1) },
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+
+	started := time.Now().UTC().Add(-time.Minute)
+	one := func(i int, ended bool) store.AIBridgeBatch {
+		id := uuid.New()
+		in := store.Interception{ID: id, InitiatorID: uuid.New(), APIKeyID: "key", Provider: "openai",
+			ProviderName: "openai", Model: "gpt-4o", StartedAt: started.Add(time.Duration(i) * time.Millisecond)}
+		if ended {
+			end := in.StartedAt.Add(time.Second)
+			in.EndedAt = &end
+		}
+		return store.AIBridgeBatch{
+			Interceptions: []store.Interception{in},
+			TokenUsages:   []store.TokenUsage{{ID: uuid.New(), InterceptionID: id, InputTokens: int64(i), OutputTokens: 1, CreatedAt: in.StartedAt}},
+			UserPrompts:   []store.UserPrompt{{ID: uuid.New(), InterceptionID: id, Prompt: fmt.Sprint("prompt ", i), CreatedAt: in.StartedAt}},
+		}
+	}
+
+	// Three interceptions started in an earlier batch end in the big one.
+	var open store.AIBridgeBatch
+	for i := range 3 {
+		b := one(i, false)
+		open.Interceptions = append(open.Interceptions, b.Interceptions...)
+	}
+	require.NoError(t, s.InsertAIBridgeBatch(ctx, open))
+	require.EqualValues(t, 1, pauses.Load(), "one statement, then a pause before the commit")
+	pauses.Store(0)
+
+	var big store.AIBridgeBatch
+	const n = 40
+	for i := range n {
+		b := one(3+i, true)
+		big.Interceptions = append(big.Interceptions, b.Interceptions...)
+		big.TokenUsages = append(big.TokenUsages, b.TokenUsages...)
+		big.UserPrompts = append(big.UserPrompts, b.UserPrompts...)
+	}
+	for _, in := range open.Interceptions {
+		big.Ends = append(big.Ends, store.InterceptionEnd{ID: in.ID, EndedAt: in.StartedAt.Add(time.Second)})
+	}
+	require.NoError(t, s.InsertAIBridgeBatch(ctx, big))
+	// 48 parameters per statement: 40 interceptions (12 columns) take 10
+	// statements, 40 token usages (9) take 8, 40 prompts (6) take 5, and
+	// each of the 3 ends is one UPDATE: 26 statements, so 25 pauses
+	// between them and one before the commit.
+	require.EqualValues(t, 26, pauses.Load())
+
+	list, total, err := s.ListInterceptions(ctx, store.InterceptionFilter{})
+	require.NoError(t, err)
+	require.EqualValues(t, n+3, total, "every interception of both batches is stored and ended")
+	var tokens int64
+	for _, d := range list {
+		for _, u := range d.TokenUsages {
+			tokens += u.InputTokens
+		}
+		if d.StartedAt.After(open.Interceptions[2].StartedAt) {
+			require.Len(t, d.UserPrompts, 1)
+			require.Len(t, d.TokenUsages, 1)
+		}
+	}
+	require.EqualValues(t, (3+n+2)*(n)/2, tokens, "the token usages of the 40 ended interceptions (3..42)")
 }
 
 func TestRefusesNewerSchema(t *testing.T) {

@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -30,6 +31,40 @@ const (
 	modelThoughtCols = `id, interception_id, content, metadata, created_at`
 )
 
+// Pacing splits a usage batch into short statements with a pause between
+// them. It is for an engine that runs inside the gateway's process
+// (SQLite), where a batch write is CPU work on a gateway goroutine. With one
+// P (GOMAXPROCS=1, a pinned core) a request whose bytes arrive during that
+// work waits until the writer blocks: the scheduler polls the network only
+// when no goroutine is runnable. A pause parks the writer, so the scheduler
+// polls and runs the ready requests first; a request then waits for at
+// most one short statement instead of the whole batch.
+type Pacing struct {
+	// MaxParams bounds the bind parameters of one statement; 0 means
+	// maxParams.
+	MaxParams int
+	// Pause runs before every statement of a batch but the first, and
+	// before the commit; nil means no pauses.
+	Pause func()
+}
+
+// pacer returns the function to call before each step (statement or
+// commit) of one batch.
+func (s *Store) pacer() func() {
+	pause := s.pacing.Pause
+	if pause == nil {
+		return func() {}
+	}
+	first := true
+	return func() {
+		if first {
+			first = false
+			return
+		}
+		pause()
+	}
+}
+
 func newID(id uuid.UUID) uuid.UUID {
 	if id == uuid.Nil {
 		return uuid.New()
@@ -44,8 +79,9 @@ func (s *Store) InsertAIBridgeBatch(ctx context.Context, b store.AIBridgeBatch) 
 	if b.Len() == 0 {
 		return nil
 	}
+	pace := s.pacer()
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		err := s.insertRows(ctx, tx, "aibridge_interceptions", interceptionCols, len(b.Interceptions), func(i int) ([]any, error) {
+		err := s.insertRows(ctx, tx, pace, "aibridge_interceptions", interceptionCols, len(b.Interceptions), func(i int) ([]any, error) {
 			r := b.Interceptions[i]
 			meta, err := jsonArg("interception metadata", r.Metadata)
 			var ended any
@@ -58,7 +94,7 @@ func (s *Store) InsertAIBridgeBatch(ctx context.Context, b store.AIBridgeBatch) 
 		if err != nil {
 			return err
 		}
-		err = s.insertRows(ctx, tx, "aibridge_token_usages", tokenUsageCols, len(b.TokenUsages), func(i int) ([]any, error) {
+		err = s.insertRows(ctx, tx, pace, "aibridge_token_usages", tokenUsageCols, len(b.TokenUsages), func(i int) ([]any, error) {
 			r := b.TokenUsages[i]
 			meta, err := jsonArg("token usage metadata", r.Metadata)
 			return []any{newID(r.ID), r.InterceptionID, r.ProviderResponseID, r.InputTokens, r.OutputTokens,
@@ -67,7 +103,7 @@ func (s *Store) InsertAIBridgeBatch(ctx context.Context, b store.AIBridgeBatch) 
 		if err != nil {
 			return err
 		}
-		err = s.insertRows(ctx, tx, "aibridge_user_prompts", userPromptCols, len(b.UserPrompts), func(i int) ([]any, error) {
+		err = s.insertRows(ctx, tx, pace, "aibridge_user_prompts", userPromptCols, len(b.UserPrompts), func(i int) ([]any, error) {
 			r := b.UserPrompts[i]
 			meta, err := jsonArg("user prompt metadata", r.Metadata)
 			return []any{newID(r.ID), r.InterceptionID, r.ProviderResponseID, r.Prompt, meta, s.t(r.CreatedAt)}, err
@@ -75,7 +111,7 @@ func (s *Store) InsertAIBridgeBatch(ctx context.Context, b store.AIBridgeBatch) 
 		if err != nil {
 			return err
 		}
-		err = s.insertRows(ctx, tx, "aibridge_tool_usages", toolUsageCols, len(b.ToolUsages), func(i int) ([]any, error) {
+		err = s.insertRows(ctx, tx, pace, "aibridge_tool_usages", toolUsageCols, len(b.ToolUsages), func(i int) ([]any, error) {
 			r := b.ToolUsages[i]
 			meta, err := jsonArg("tool usage metadata", r.Metadata)
 			return []any{newID(r.ID), r.InterceptionID, r.ProviderResponseID, r.ProviderToolCallID, r.ServerURL,
@@ -84,7 +120,7 @@ func (s *Store) InsertAIBridgeBatch(ctx context.Context, b store.AIBridgeBatch) 
 		if err != nil {
 			return err
 		}
-		err = s.insertRows(ctx, tx, "aibridge_model_thoughts", modelThoughtCols, len(b.ModelThoughts), func(i int) ([]any, error) {
+		err = s.insertRows(ctx, tx, pace, "aibridge_model_thoughts", modelThoughtCols, len(b.ModelThoughts), func(i int) ([]any, error) {
 			r := b.ModelThoughts[i]
 			meta, err := jsonArg("model thought metadata", r.Metadata)
 			return []any{newID(r.ID), r.InterceptionID, r.Content, meta, s.t(r.CreatedAt)}, err
@@ -92,21 +128,27 @@ func (s *Store) InsertAIBridgeBatch(ctx context.Context, b store.AIBridgeBatch) 
 		if err != nil {
 			return err
 		}
-		return s.endInterceptions(ctx, tx, b.Ends)
+		if err := s.endInterceptions(ctx, tx, pace, b.Ends); err != nil {
+			return err
+		}
+		pace() // before the commit
+		return nil
 	})
 	return s.mapErr("insert aibridge batch", err)
 }
 
 // insertRows writes n rows with as few multi-row INSERTs as the parameter
-// bound allows; rows whose id already exists are skipped.
-func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, table, cols string, n int, row func(i int) ([]any, error)) error {
+// bound allows, calling pace before each; rows whose id already exists are
+// skipped.
+func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, pace func(), table, cols string, n int, row func(i int) ([]any, error)) error {
 	if n == 0 {
 		return nil
 	}
 	ncols := strings.Count(cols, ",") + 1
 	tuple := "(" + placeholders(ncols) + ")"
-	per := max(1, maxParams/ncols)
+	per := max(1, cmp.Or(s.pacing.MaxParams, maxParams)/ncols)
 	for start := 0; start < n; start += per {
+		pace()
 		end := min(n, start+per)
 		var q strings.Builder
 		q.WriteString("INSERT INTO " + table + " (" + cols + ") VALUES ")
@@ -131,7 +173,7 @@ func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, table, cols string, 
 }
 
 // endInterceptions sets ended_at once; a replayed end keeps the first value.
-func (s *Store) endInterceptions(ctx context.Context, tx *sql.Tx, ends []store.InterceptionEnd) error {
+func (s *Store) endInterceptions(ctx context.Context, tx *sql.Tx, pace func(), ends []store.InterceptionEnd) error {
 	if len(ends) == 0 {
 		return nil
 	}
@@ -142,6 +184,7 @@ func (s *Store) endInterceptions(ctx context.Context, tx *sql.Tx, ends []store.I
 	}
 	defer stmt.Close()
 	for _, e := range ends {
+		pace()
 		if _, err := stmt.ExecContext(ctx, s.t(e.EndedAt), e.ID); err != nil {
 			return fmt.Errorf("end interception %s: %w", e.ID, err)
 		}

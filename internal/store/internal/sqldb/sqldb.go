@@ -18,9 +18,10 @@ type Store struct {
 	d *Dialect
 	// w takes every write; r every read. They are the same pool on
 	// PostgreSQL; on SQLite w is the single-connection writer.
-	w, r  *sql.DB
-	pools []store.Pool
-	now   func() time.Time
+	w, r   *sql.DB
+	pools  []store.Pool
+	now    func() time.Time
+	pacing Pacing
 
 	// Prepared hot-path lookups (token validation on every request).
 	stmtAPIKeyByID *sql.Stmt
@@ -42,12 +43,15 @@ type Config struct {
 	Pools   []store.Pool
 	// Now is the clock (UTC); nil means time.Now.
 	Now func() time.Time
+	// Pacing spreads usage batch writes over short statements; the zero
+	// value writes each table with as few statements as possible.
+	Pacing Pacing
 }
 
 // New prepares the hot-path statements and returns the store. The schema must
 // already be migrated.
 func New(ctx context.Context, cfg Config) (*Store, error) {
-	s := &Store{d: cfg.Dialect, w: cfg.Writer, r: cfg.Reader, pools: cfg.Pools, now: cfg.Now}
+	s := &Store{d: cfg.Dialect, w: cfg.Writer, r: cfg.Reader, pools: cfg.Pools, now: cfg.Now, pacing: cfg.Pacing}
 	if s.now == nil {
 		s.now = time.Now
 	}
