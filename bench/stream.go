@@ -128,12 +128,15 @@ func (h *harness) sseTTFT(ctx context.Context, sc sseScenario) error {
 func (h *harness) sseGaps(ctx context.Context, sc sseScenario) error {
 	n := len(h.subjects)
 	targets := make([]target, n)
+	knobs := streamKnobs(h.prof.gapChunks, pacing)
+	knobs["X-Mock-Stamp"] = 1 // send stamps, for the per-event transit time
 	for i, s := range h.subjects {
-		targets[i] = s.request(sc.shape, sc.body, streamKnobs(h.prof.gapChunks, pacing), sc.scenario)
+		targets[i] = s.request(sc.shape, sc.body, knobs, sc.scenario)
 	}
 	hist := make([]*stats.Histogram, n)
 	p50 := make([][]float64, n)
 	p99 := make([][]float64, n)
+	transit := newTransitRounds(n)
 	errs := make([]report.Errors, n)
 	contentCounts := make([][]int, n)
 	under := make([]float64, n)
@@ -152,8 +155,10 @@ func (h *harness) sseGaps(ctx context.Context, sc sseScenario) error {
 				errs[i].Add(status)
 				p50[i] = append(p50[i], math.NaN())
 				p99[i] = append(p99[i], math.NaN())
+				transit.add(i, nil)
 				continue
 			}
+			transit.add(i, tr.Transit)
 			gaps := tr.Gaps()
 			for _, g := range gaps {
 				hist[i].Record(g)
@@ -206,6 +211,7 @@ func (h *harness) sseGaps(ctx context.Context, sc sseScenario) error {
 		}
 		h.rep.Add(row)
 	}
+	transit.report(h, sc.id)
 	return nil
 }
 

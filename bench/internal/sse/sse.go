@@ -13,6 +13,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"gantry/internal/aibridge/mockupstream"
 )
 
 // Trace is the timeline of one stream, as offsets from the request start.
@@ -26,6 +28,10 @@ type Trace struct {
 	Events []time.Duration
 	// Content holds the completion time of every content event.
 	Content []time.Duration
+	// Transit holds, for each content event that carries the mock's send
+	// stamp (X-Mock-Stamp), its arrival minus its send time on the wall
+	// clock both processes share.
+	Transit []time.Duration
 	End     time.Duration
 	// Usage is the data of the last event carrying a "usage" object, if any.
 	Usage []byte
@@ -100,6 +106,9 @@ var (
 
 func read(body io.Reader, start time.Time, t *Trace, onFirst func()) error {
 	br := bufio.NewReaderSize(body, 64<<10)
+	// Arrival on the wall clock: start's wall reading plus the monotonic
+	// time since.
+	startWall := start.UnixNano()
 	var (
 		event string
 		data  []byte
@@ -127,6 +136,9 @@ func read(body io.Reader, start time.Time, t *Trace, onFirst func()) error {
 				t.Events = append(t.Events, at)
 				if IsContent(event, data) {
 					t.Content = append(t.Content, at)
+					if sent, ok := mockupstream.ParseStamp(data); ok {
+						t.Transit = append(t.Transit, time.Duration(startWall+int64(at)-sent))
+					}
 					if t.FirstContent == 0 {
 						t.FirstContent = at
 						if onFirst != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"gantry/bench/internal/sse"
+	"gantry/internal/aibridge/mockupstream"
 )
 
 func TestIsContent(t *testing.T) {
@@ -83,4 +84,38 @@ func TestDoNonStreamError(t *testing.T) {
 	require.Contains(t, string(tr.Body), "rate_limit_error")
 	require.Empty(t, tr.Events)
 	require.Nil(t, tr.Gaps())
+}
+
+// TestDoTransit: each stamped content event's transit is its arrival minus
+// the stamp; an event held 20 ms after it was stamped shows it, unstamped
+// events are not counted.
+func TestDoTransit(t *testing.T) {
+	t.Parallel()
+	const held = 20 * time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		f := w.(http.Flusher)
+		for i := range 3 {
+			stamp := string(mockupstream.AppendStamp(nil, time.Now()))
+			if i == 1 {
+				time.Sleep(held) // stamped, then held back
+			}
+			_, _ = fmt.Fprintf(w, "event: content_block_delta\ndata: {\"delta\":{\"text\":\"%slorem\"}}\n\n", stamp)
+			f.Flush()
+		}
+		_, _ = fmt.Fprint(w, "event: content_block_delta\ndata: {\"delta\":{\"text\":\"no stamp\"}}\n\n")
+	}))
+	t.Cleanup(srv.Close)
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL, nil)
+	require.NoError(t, err)
+	tr, err := sse.Do(t.Context(), srv.Client(), req, nil)
+	require.NoError(t, err)
+	require.Len(t, tr.Content, 4)
+	require.Len(t, tr.Transit, 3, "only stamped events have a transit time")
+	require.GreaterOrEqual(t, tr.Transit[1], held)
+	for _, i := range []int{0, 2} {
+		require.GreaterOrEqual(t, tr.Transit[i], time.Duration(0))
+		require.Less(t, tr.Transit[i], held, "event %d was sent at once", i)
+	}
 }

@@ -169,7 +169,7 @@ func (g *gen) delta(buf []byte, i int) []byte {
 		buf = append(buf, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":"...)
 		buf = strconv.AppendInt(buf, int64(g.textIndex()), 10)
 		buf = append(buf, ",\"delta\":{\"type\":\"text_delta\",\"text\":\""...)
-		buf = append(buf, g.text...)
+		buf = g.appendText(buf)
 		return append(buf, "\"}}\n\n"...)
 	case apiChat:
 		buf = append(buf, "data: {\"id\":\""...)
@@ -179,7 +179,7 @@ func (g *gen) delta(buf []byte, i int) []byte {
 		buf = append(buf, ",\"model\":\""...)
 		buf = append(buf, g.model...)
 		buf = append(buf, "\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\""...)
-		buf = append(buf, g.text...)
+		buf = g.appendText(buf)
 		return append(buf, "\"},\"finish_reason\":null}]}\n\n"...)
 	default:
 		buf = append(buf, "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"sequence_number\":"...)
@@ -189,9 +189,62 @@ func (g *gen) delta(buf []byte, i int) []byte {
 		buf = append(buf, "\",\"output_index\":"...)
 		buf = strconv.AppendInt(buf, int64(g.textIndex()), 10)
 		buf = append(buf, ",\"content_index\":0,\"delta\":\""...)
-		buf = append(buf, g.text...)
+		buf = g.appendText(buf)
 		return append(buf, "\",\"logprobs\":[]}\n\n"...)
 	}
+}
+
+// StampLen is the length of a send stamp: "@", 19 digits of Unix
+// nanoseconds, "@".
+const StampLen = 21
+
+// AppendStamp appends the send stamp of t.
+func AppendStamp(buf []byte, t time.Time) []byte {
+	buf = append(buf, '@')
+	ns := t.UnixNano()
+	var digits [19]byte
+	for i := len(digits) - 1; i >= 0; i-- {
+		digits[i] = byte('0' + ns%10)
+		ns /= 10
+	}
+	buf = append(buf, digits[:]...)
+	return append(buf, '@')
+}
+
+// ParseStamp finds a send stamp in b (an event's data) and returns its time
+// in Unix nanoseconds.
+func ParseStamp(b []byte) (int64, bool) {
+	for i := 0; i+StampLen <= len(b); i++ {
+		if b[i] != '@' || b[i+StampLen-1] != '@' {
+			continue
+		}
+		var ns int64
+		ok := true
+		for _, c := range b[i+1 : i+StampLen-1] {
+			if c < '0' || c > '9' {
+				ok = false
+				break
+			}
+			ns = ns*10 + int64(c-'0')
+		}
+		if ok {
+			return ns, true
+		}
+	}
+	return 0, false
+}
+
+// appendText appends one delta's text: the configured filler, its head
+// replaced by the send stamp when the Stamp knob is on.
+func (g *gen) appendText(buf []byte) []byte {
+	if !g.k.Stamp {
+		return append(buf, g.text...)
+	}
+	buf = AppendStamp(buf, time.Now())
+	if len(g.text) > StampLen {
+		buf = append(buf, g.text[StampLen:]...)
+	}
+	return buf
 }
 
 func (g *gen) fullText() string { return strings.Repeat(g.text, g.k.Chunks) }

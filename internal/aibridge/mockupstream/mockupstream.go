@@ -21,6 +21,8 @@
 //	X-Mock-Scenario           comma-separated flags: tool, thinking,
 //	                          stream_error, reset, hang, hang_before
 //	X-Mock-Fail-After         content deltas sent before stream_error/reset/hang
+//	X-Mock-Stamp              1: each content delta's text starts with a send
+//	                          stamp, "@" + 19-digit Unix nanoseconds + "@"
 //
 // Scenario flags can also be appended to the model name with "+"
 // ("claude-x+tool+thinking"), for clients that cannot set headers.
@@ -61,6 +63,10 @@ type Knobs struct {
 	// failure (stream_error, reset, hang). Default: Chunks/2.
 	FailAfter int
 	Scenario  Scenario
+	// Stamp starts each streamed content delta's text with the wall-clock
+	// time it was written (StampLen bytes, see AppendStamp), so a client on
+	// the same host can measure each event's transit time.
+	Stamp bool
 }
 
 // Scenario is a set of behaviour flags.
@@ -309,6 +315,9 @@ func (s *Server) knobs(h http.Header) Knobs {
 	num("X-Mock-Fail-After", &k.FailAfter)
 	if v := h.Get("X-Mock-Scenario"); v != "" {
 		k.Scenario = ParseScenario(v)
+	}
+	if v := h.Get("X-Mock-Stamp"); v != "" {
+		k.Stamp = v == "1"
 	}
 	if k.ChunkBytes <= 0 {
 		k.ChunkBytes = 1

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,36 @@ func TestKnobs(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.InDelta(t, 10000, len(b), 1000)
 		require.True(t, gjson.ValidBytes(b))
+	})
+	t.Run("Stamp", func(t *testing.T) {
+		// Every content delta of every shape carries the time it was sent.
+		for _, path := range []string{"/v1/messages", "/v1/chat/completions", "/v1/responses"} {
+			before := time.Now().UnixNano()
+			resp := post(t, base+path, `{"model":"m","stream":true}`, map[string]string{
+				"X-Mock-Chunks": "3", "X-Mock-Chunk-Interval-Ms": "10", "X-Mock-Chunk-Bytes": "32", "X-Mock-Stamp": "1",
+			})
+			sc := bufio.NewScanner(resp.Body)
+			var stamps []int64
+			for sc.Scan() {
+				line := sc.Text()
+				// Content deltas only: the closing events repeat the whole
+				// text without stamps.
+				if !strings.HasPrefix(line, "data: ") || !strings.Contains(line, "lorem") ||
+					!strings.Contains(line, "delta") || strings.Contains(line, ".done") {
+					continue
+				}
+				ns, ok := mockupstream.ParseStamp([]byte(line))
+				require.True(t, ok, line)
+				require.Contains(t, line, "@"+strconv.FormatInt(ns, 10)+"@um lorem ip\"", "the stamp replaces the head of the 32-byte text")
+				stamps = append(stamps, ns)
+			}
+			require.Len(t, stamps, 3, path)
+			require.GreaterOrEqual(t, stamps[0], before)
+			require.LessOrEqual(t, stamps[2], time.Now().UnixNano())
+			require.GreaterOrEqual(t, stamps[2]-stamps[0], int64(2*10*time.Millisecond), "stamped at send time, not at the start")
+		}
+		_, ok := mockupstream.ParseStamp([]byte(`{"text":"@12@lorem"}`))
+		require.False(t, ok)
 	})
 	t.Run("StreamPacing", func(t *testing.T) {
 		start := time.Now()
