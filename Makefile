@@ -7,7 +7,7 @@ COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -s -w -X gantry/internal/buildinfo.tag=$(VERSION) -X gantry/internal/buildinfo.commit=$(COMMIT)
 FUZZTIME  ?= 10s
 
-.PHONY: build test test-unit test-compat fuzz lint fmt vet bench bench-full bench-reference update-golden
+.PHONY: build test test-unit test-compat fuzz lint fmt vet bench bench-full bench-peers bench-reference update-golden
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/gantry ./cmd/gantry
@@ -48,6 +48,12 @@ bench:
 
 bench-full:
 	$(GO) run ./bench -profile full $(BENCH_FLAGS)
+
+## bench-peers: the quick profile with the Portkey 1.15.2 peer beside gantry,
+## installed from npm by scripts/install-peers.sh into bench/.peers/.
+bench-peers:
+	./scripts/install-peers.sh
+	$(GO) run ./bench -profile quick -peers portkey $(BENCH_FLAGS)
 
 ## bench-reference: the startup and api phases side by side with the
 ## reference server, a coder v2.36.1 (AGPL) built by scripts/build-reference.sh

@@ -30,6 +30,8 @@ type subject struct {
 	anthropic, openai string
 	token             string
 	g                 *gantryServer
+	// peer is set for a peer gateway (peers.go).
+	peer *peerServer
 	// idleRSS in MiB, sampled after start-up with no traffic.
 	idleRSS float64
 }
@@ -49,8 +51,9 @@ type harness struct {
 	mockURL  string
 	floor    *proc
 	gantries []*gantryServer
+	peers    []*peerServer
 	direct   *subject
-	subjects []*subject // direct first, then floor, then gantry ones
+	subjects []*subject // direct first, then floor, then gantry ones, then peers
 
 	// rigRPS is the load generator -> mock ceiling (S1 body).
 	rigRPS float64
@@ -129,6 +132,7 @@ func (h *harness) shutdown() {
 		g.proc.stop(10 * time.Second)
 	}
 	h.stopReference()
+	h.stopPeers()
 	h.floor.stop(2 * time.Second)
 	h.mock.stop(2 * time.Second)
 }
@@ -152,11 +156,14 @@ func (h *harness) run(ctx context.Context) error {
 	}
 	h.sampleIdle(h.subjects[1])
 
+	// Peers start first so gantry's idle wait covers theirs too.
+	h.startPeers(ctx)
 	if err := h.startGantries(ctx); err != nil {
 		// The gateway rows cannot be measured, but the direct/floor rows
 		// and the rig ceiling still can.
 		h.rep.Check("gantry started", false, err.Error())
 	}
+	h.addPeerSubjects(ctx)
 	if h.cfg.refBin != "" && (h.cfg.phaseEnabled("startup") || h.cfg.phaseEnabled("api")) {
 		h.startReference(ctx)
 	}
@@ -260,6 +267,9 @@ func (s *subject) request(sh shape, body []byte, knobs map[string]int, scenario 
 	}
 	if scenario != "" {
 		hd.Set("X-Mock-Scenario", scenario)
+	}
+	if s.peer != nil {
+		s.peer.decorate(sh, hd)
 	}
 	return target{method: http.MethodPost, url: u, body: body, header: hd}
 }

@@ -77,9 +77,10 @@ func (h *harness) phaseLatency(ctx context.Context) error {
 }
 
 func (h *harness) latencyScenario(ctx context.Context, sc latencyScenario) error {
-	n := len(h.subjects)
+	subjects := h.subjectsFor(sc.id)
+	n := len(subjects)
 	targets := make([]target, n)
-	for i, s := range h.subjects {
+	for i, s := range subjects {
 		targets[i] = s.request(sc.shape, sc.body, instantKnobs(sc.respBytes), "")
 		_ = attack(ctx, h.client, targets[i], attackSpec{workers: 1, dur: 10 * time.Second, maxReq: h.prof.warmup})
 	}
@@ -107,7 +108,7 @@ func (h *harness) latencyScenario(ctx context.Context, sc latencyScenario) error
 		// Rotate the start so drift does not always hit the same subject.
 		for k := range n {
 			i := (k + round) % n
-			w := h.openWindow(h.subjects[i].pid)
+			w := h.openWindow(subjects[i].pid)
 			self := &selfRecorder{hist: stats.NewHistogram()}
 			r := attack(ctx, h.client, targets[i], attackSpec{workers: 1, dur: 60 * time.Second, maxReq: h.prof.perRound, validate: self.validate()})
 			wr := w.close()
@@ -134,7 +135,7 @@ func (h *harness) latencyScenario(ctx context.Context, sc latencyScenario) error
 			}
 		}
 	}
-	for i, s := range h.subjects {
+	for i, s := range subjects {
 		row := report.Row{
 			Subject: s.name, Scenario: sc.id, Level: "c1", Offered: 1, Requests: ok[i] + errs[i].Total(),
 			P50: us(merged[i].Quantile(0.5)), P99: us(merged[i].Quantile(0.99)), P999: us(merged[i].Quantile(0.999)),
@@ -163,7 +164,7 @@ func (h *harness) latencyScenario(ctx context.Context, sc latencyScenario) error
 	// Self-reported vs black-box, net of the floor (selftiming.go).
 	var floor selfRounds
 	gantries := map[*subject]selfRounds{}
-	for i, s := range h.subjects {
+	for i, s := range subjects {
 		sr := selfRounds{p50: p50[i], self: selfP50[i]}
 		if s.g != nil {
 			after, err := s.g.scrapeOverhead(ctx, h.client)

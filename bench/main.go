@@ -52,6 +52,10 @@ type config struct {
 	refBin         string
 	refPostgresURL string
 
+	// peers to measure side by side (peers.go), installed under peerDir.
+	peers   string
+	peerDir string
+
 	// role-only flags
 	role     string
 	addr     string
@@ -73,6 +77,8 @@ func main() {
 	fs.StringVar(&cfg.gantryBin, "gantry-bin", "", "use this gantry binary instead of building ./cmd/gantry")
 	fs.StringVar(&cfg.pprofDir, "pprof-dir", "", "save CPU profiles of gantry under load into this directory")
 	fs.StringVar(&cfg.only, "only", "", "comma-separated phases to run (startup,rig,latency,sse,saturation,cpu,fidelity,streams,errors,api,soak); default all (soak only with -soak)")
+	fs.StringVar(&cfg.peers, "peers", "", "comma-separated peer gateways to measure beside gantry ("+peerNames()+"); install them with scripts/install-peers.sh")
+	fs.StringVar(&cfg.peerDir, "peer-dir", "bench/.peers", "directory scripts/install-peers.sh installed the peers into")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (logs, databases)")
 	fs.DurationVar(&cfg.soak, "soak", 0, "S10 soak: hold a mixed load on the first gantry for this long and report RSS growth (0: off; METHOD asks for 30m)")
 	fs.StringVar(&cfg.role, "role", "", "internal: run as mock or floor")
@@ -93,6 +99,9 @@ func main() {
 	}
 	if cfg.profile != "quick" && cfg.profile != "full" {
 		exitOn(fmt.Errorf("-profile must be quick or full, not %q", cfg.profile))
+	}
+	if _, err := parsePeers(cfg.peers); err != nil {
+		exitOn(err)
 	}
 	raiseFileLimit()
 
@@ -127,6 +136,9 @@ func runWithLimit(cfg config, pinned, noTaskset bool) int {
 	}
 	if cfg.profile == "full" {
 		limit = 40 * time.Minute
+	}
+	if cfg.peers != "" {
+		limit += 2 * time.Minute
 	}
 	limit += cfg.soak
 	ctx, cancel := context.WithTimeout(ctx, limit)

@@ -64,6 +64,9 @@ func (h *harness) phaseSaturation(ctx context.Context) error {
 	}
 	for _, ttft := range mocks {
 		for _, s := range h.proxySubjects() {
+			if !s.serves(scenS1) {
+				continue
+			}
 			h.ladder(ctx, s, ttft)
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -147,6 +150,9 @@ func (h *harness) ladder(ctx context.Context, s *subject, mockTTFT int) {
 func (h *harness) phaseCPU(ctx context.Context) error {
 	body := chatBody(2048, false)
 	for _, s := range h.proxySubjects() {
+		if !s.serves(scenS1) {
+			continue
+		}
 		tg := s.request(shapeChat, body, instantKnobs(2048), "")
 		before, counted := h.countBefore(ctx, s, "cpu")
 		ok := 0
@@ -213,6 +219,10 @@ func (h *harness) phaseFidelity(ctx context.Context) error {
 		{"responses-sse", shapeResponses, responsesBody(2048, true), true, "tool,thinking", false},
 	}
 	for _, s := range h.proxySubjects() {
+		if s.peer != nil {
+			// A peer is not held to gantry's forwarding and recording contract.
+			continue
+		}
 		before, counted := h.countBefore(ctx, s, "fidelity")
 		// started_after has second granularity: start on a fresh second.
 		since := time.Now().Truncate(time.Second).Add(time.Second)

@@ -42,9 +42,10 @@ func (t *transitRounds) add(i int, transit []time.Duration) {
 	t.p99[i] = append(t.p99[i], us(stats.ExactQuantile(transit, 0.99)))
 }
 
-// report adds one row per subject; subject 0 is direct, the baseline.
-func (t *transitRounds) report(h *harness, scenario string) {
-	for i, s := range h.subjects {
+// report adds one row per subject, in the order of the rounds; subject 0
+// is direct, the baseline.
+func (t *transitRounds) report(h *harness, subjects []*subject, scenario string) {
+	for i, s := range subjects {
 		if t.hist[i].Count() == 0 {
 			continue
 		}
