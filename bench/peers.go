@@ -342,6 +342,17 @@ func probeVerdict(stream bool, want, got *sse.Trace, err error) string {
 	return ""
 }
 
+// freshPeerConns closes the stream client's idle connections before a
+// peer's concurrent streams. Node closes a keep-alive connection after 5 s
+// idle, and a POST written on a pooled one as it closes fails with EOF
+// (Go does not retry a non-idempotent request); the streams phase leaves
+// up to 1,000 idle connections behind, so the next run would hit that.
+func freshPeerConns(h *harness, s *subject) {
+	if s.peer != nil {
+		h.streamClient.CloseIdleConnections()
+	}
+}
+
 func (h *harness) stopPeers() {
 	for _, p := range h.peers {
 		p.proc.stop(2 * time.Second)

@@ -344,6 +344,7 @@ func (h *harness) phaseStreams(ctx context.Context) error {
 			if stopped[s.name] {
 				continue
 			}
+			freshPeerConns(h, s)
 			tg := s.request(shapeMessages, body, streamKnobs(chunks, pacing), "")
 			smp, _ := procstat.Start(s.pid, 100*time.Millisecond)
 			o := h.concurrentStreams(ctx, tg, n, chunks, 500*time.Millisecond, nil)
@@ -404,6 +405,7 @@ func (h *harness) streamMemory(ctx context.Context) error {
 	// figures, taken after a forced GC, do not).
 	for k, n := range h.prof.memN {
 		for _, s := range h.streamSubjects()[1:] {
+			freshPeerConns(h, s)
 			tg := s.request(shapeMessages, body, streamKnobs(h.prof.memChunks, h.prof.memInterval), "")
 			var heapBefore, heapPlateau, stackBefore, stackPlateau int64
 			if s.g != nil {
