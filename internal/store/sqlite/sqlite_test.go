@@ -190,7 +190,7 @@ func TestUsageBatchIsPaced(t *testing.T) {
 	pauses.Store(0)
 
 	var big store.AIBridgeBatch
-	const n = 40
+	const n = 41 // not a multiple of any statement's rows: the last statements are shorter
 	for i := range n {
 		b := one(3+i, true)
 		big.Interceptions = append(big.Interceptions, b.Interceptions...)
@@ -201,11 +201,11 @@ func TestUsageBatchIsPaced(t *testing.T) {
 		big.Ends = append(big.Ends, store.InterceptionEnd{ID: in.ID, EndedAt: in.StartedAt.Add(time.Second)})
 	}
 	require.NoError(t, s.InsertAIBridgeBatch(ctx, big))
-	// 48 parameters per statement: 40 interceptions (12 columns) take 10
-	// statements, 40 token usages (9) take 8, 40 prompts (6) take 5, and
-	// each of the 3 ends is one UPDATE: 26 statements, so 25 pauses
+	// 48 parameters per statement: 41 interceptions (12 columns) take 11
+	// statements, 41 token usages (9) take 9, 41 prompts (6) take 6, and
+	// each of the 3 ends is one UPDATE: 29 statements, so 28 pauses
 	// between them and one before the commit.
-	require.EqualValues(t, 26, pauses.Load())
+	require.EqualValues(t, 29, pauses.Load())
 
 	list, total, err := s.ListInterceptions(ctx, store.InterceptionFilter{})
 	require.NoError(t, err)
@@ -220,7 +220,7 @@ func TestUsageBatchIsPaced(t *testing.T) {
 			require.Len(t, d.TokenUsages, 1)
 		}
 	}
-	require.EqualValues(t, (3+n+2)*(n)/2, tokens, "the token usages of the 40 ended interceptions (3..42)")
+	require.EqualValues(t, (3+n+2)*(n)/2, tokens, "the token usages of the 41 ended interceptions (3..43)")
 }
 
 func TestRefusesNewerSchema(t *testing.T) {

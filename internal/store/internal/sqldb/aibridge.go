@@ -141,35 +141,107 @@ func (s *Store) InsertAIBridgeBatch(ctx context.Context, b store.AIBridgeBatch) 
 // bound allows, calling pace before each; rows whose id already exists are
 // skipped.
 func (s *Store) insertRows(ctx context.Context, tx *sql.Tx, pace func(), table, cols string, n int, row func(i int) ([]any, error)) error {
-	if n == 0 {
-		return nil
-	}
 	ncols := strings.Count(cols, ",") + 1
-	tuple := "(" + placeholders(ncols) + ")"
-	per := max(1, cmp.Or(s.pacing.MaxParams, maxParams)/ncols)
+	per := s.rowsPerInsert(ncols)
 	for start := 0; start < n; start += per {
 		pace()
 		end := min(n, start+per)
-		var q strings.Builder
-		q.WriteString("INSERT INTO " + table + " (" + cols + ") VALUES ")
 		args := make([]any, 0, (end-start)*ncols)
 		for i := start; i < end; i++ {
-			if i > start {
-				q.WriteString(", ")
-			}
-			q.WriteString(tuple)
 			vals, err := row(i)
 			if err != nil {
 				return fmt.Errorf("%s row %d: %w", table, i, err)
 			}
 			args = append(args, vals...)
 		}
-		q.WriteString(" ON CONFLICT (id) DO NOTHING")
-		if _, err := s.exec(ctx, tx, q.String(), args...); err != nil {
+		var err error
+		if prepared := s.batchStmts[batchShape{table, end - start}]; prepared != nil {
+			err = execIn(ctx, tx, prepared, args)
+		} else {
+			_, err = s.exec(ctx, tx, insertQuery(table, cols, ncols, end-start), args...)
+		}
+		if err != nil {
 			return fmt.Errorf("insert %s: %w", table, err)
 		}
 	}
 	return nil
+}
+
+// execIn runs a statement prepared on the writer inside tx. Closing the
+// transaction's handle leaves prepared open for the next batch.
+func execIn(ctx context.Context, tx *sql.Tx, prepared *sql.Stmt, args []any) error {
+	stmt := tx.StmtContext(ctx, prepared)
+	defer stmt.Close()
+	_, err := stmt.ExecContext(ctx, args...)
+	return err
+}
+
+// rowsPerInsert is how many rows of ncols columns one INSERT takes.
+func (s *Store) rowsPerInsert(ncols int) int {
+	return max(1, cmp.Or(s.pacing.MaxParams, maxParams)/ncols)
+}
+
+// insertQuery is the INSERT of rows rows into table.
+func insertQuery(table, cols string, ncols, rows int) string {
+	tuple := "(" + placeholders(ncols) + ")"
+	var q strings.Builder
+	q.WriteString("INSERT INTO " + table + " (" + cols + ") VALUES ")
+	for i := range rows {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(tuple)
+	}
+	q.WriteString(" ON CONFLICT (id) DO NOTHING")
+	return q.String()
+}
+
+// batchShape names one prepared statement of a paced batch: an INSERT of
+// rows rows into table, or (rows 0) the interception end UPDATE.
+type batchShape struct {
+	table string
+	rows  int
+}
+
+// batchTables are the tables a usage batch inserts into.
+var batchTables = [...]struct{ table, cols string }{
+	{"aibridge_interceptions", interceptionCols},
+	{"aibridge_token_usages", tokenUsageCols},
+	{"aibridge_user_prompts", userPromptCols},
+	{"aibridge_tool_usages", toolUsageCols},
+	{"aibridge_model_thoughts", modelThoughtCols},
+}
+
+const endInterceptionQuery = `UPDATE aibridge_interceptions SET ended_at = ? WHERE id = ? AND ended_at IS NULL`
+
+// prepareBatchStmts prepares, on the writer, every statement a paced batch
+// can use: a paced batch is cut into a few fixed shapes, and compiling a
+// multi-row INSERT is a good part of SQLite's work per row. They are
+// prepared here, before any transaction, because a statement prepared on
+// the single-connection writer while a transaction holds it would wait
+// for that connection forever. Unpaced batches vary in shape and run as is.
+func (s *Store) prepareBatchStmts(ctx context.Context) error {
+	if s.pacing.MaxParams == 0 {
+		return nil
+	}
+	s.batchStmts = map[batchShape]*sql.Stmt{}
+	prepare := func(k batchShape, q string) error {
+		stmt, err := s.w.PrepareContext(ctx, s.d.Rebind(q)) //nolint:sqlclosecheck // closed by closeStmts
+		if err != nil {
+			return fmt.Errorf("prepare %s: %w", k.table, err)
+		}
+		s.batchStmts[k] = stmt
+		return nil
+	}
+	for _, t := range batchTables {
+		ncols := strings.Count(t.cols, ",") + 1
+		for rows := 1; rows <= s.rowsPerInsert(ncols); rows++ {
+			if err := prepare(batchShape{t.table, rows}, insertQuery(t.table, t.cols, ncols, rows)); err != nil {
+				return err
+			}
+		}
+	}
+	return prepare(batchShape{"aibridge_interceptions", 0}, endInterceptionQuery)
 }
 
 // endInterceptions sets ended_at once; a replayed end keeps the first value.
@@ -177,10 +249,14 @@ func (s *Store) endInterceptions(ctx context.Context, tx *sql.Tx, pace func(), e
 	if len(ends) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx, s.d.Rebind(
-		`UPDATE aibridge_interceptions SET ended_at = ? WHERE id = ? AND ended_at IS NULL`))
-	if err != nil {
-		return fmt.Errorf("prepare interception end: %w", err)
+	var stmt *sql.Stmt
+	if prepared := s.batchStmts[batchShape{"aibridge_interceptions", 0}]; prepared != nil {
+		stmt = tx.StmtContext(ctx, prepared)
+	} else {
+		var err error
+		if stmt, err = tx.PrepareContext(ctx, s.d.Rebind(endInterceptionQuery)); err != nil {
+			return fmt.Errorf("prepare interception end: %w", err)
+		}
 	}
 	defer stmt.Close()
 	for _, e := range ends {

@@ -26,6 +26,9 @@ type Store struct {
 	// Prepared hot-path lookups (token validation on every request).
 	stmtAPIKeyByID *sql.Stmt
 	stmtUserByID   *sql.Stmt
+	// batchStmts are the writer's prepared statements of paced usage
+	// batches (nil when unpaced); read-only after New.
+	batchStmts map[batchShape]*sql.Stmt
 
 	defaultOrg atomic.Pointer[store.Organization]
 }
@@ -63,6 +66,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		_ = s.stmtAPIKeyByID.Close()
 		return nil, fmt.Errorf("prepare user lookup: %w", err)
 	}
+	if err := s.prepareBatchStmts(ctx); err != nil {
+		_ = s.closeStmts()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -84,10 +91,20 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the prepared statements and every pool.
 func (s *Store) Close() error {
-	errs := make([]error, 0, 2+len(s.pools))
-	errs = append(errs, s.stmtAPIKeyByID.Close(), s.stmtUserByID.Close())
+	errs := make([]error, 0, 1+len(s.pools))
+	errs = append(errs, s.closeStmts())
 	for _, p := range s.pools {
 		errs = append(errs, p.DB.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// closeStmts closes the prepared statements.
+func (s *Store) closeStmts() error {
+	errs := make([]error, 0, 2+len(s.batchStmts))
+	errs = append(errs, s.stmtAPIKeyByID.Close(), s.stmtUserByID.Close())
+	for _, stmt := range s.batchStmts {
+		errs = append(errs, stmt.Close())
 	}
 	return errors.Join(errs...)
 }
