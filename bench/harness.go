@@ -74,6 +74,12 @@ func runBench(ctx context.Context, cfg config, pinned, noTaskset bool) int {
 		gmp = "1"
 	}
 	environment(ctx, rep, prof, pinned, noTaskset, gmp)
+	if cfg.pprofDir != "" {
+		if err := os.MkdirAll(cfg.pprofDir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -pprof-dir:", err)
+			return 1
+		}
+	}
 	tmp, err := os.MkdirTemp("", "gantry-bench-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
