@@ -7,7 +7,7 @@ COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -s -w -X gantry/internal/buildinfo.tag=$(VERSION) -X gantry/internal/buildinfo.commit=$(COMMIT)
 FUZZTIME  ?= 10s
 
-.PHONY: build test test-unit test-compat fuzz lint fmt vet bench bench-full bench-peers bench-reference update-golden
+.PHONY: build test test-unit test-compat fuzz lint fmt vet bench bench-full bench-peers bench-reference bench-crosscheck update-golden
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/gantry ./cmd/gantry
@@ -54,6 +54,14 @@ bench-full:
 bench-peers:
 	./scripts/install-peers.sh
 	$(GO) run ./bench -profile quick -peers portkey $(BENCH_FLAGS)
+
+## bench-crosscheck: METHOD's closed-loop cross-check for raw maximum RPS:
+## bombardier v1.2.6 (installed by scripts/install-bombardier.sh into
+## .tools/bin) against the rig and each subject, beside the open-loop
+## saturation ladder of the same run.
+bench-crosscheck:
+	@bin="$$(GO=$(GO) ./scripts/install-bombardier.sh)" && \
+	$(GO) run ./bench -profile quick -only rig,saturation,crosscheck -bombardier "$$bin" $(BENCH_FLAGS)
 
 ## bench-reference: the startup and api phases side by side with the
 ## reference server, a coder v2.36.1 (AGPL) built by scripts/build-reference.sh

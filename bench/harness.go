@@ -64,6 +64,9 @@ type harness struct {
 	// refErr why it is not running.
 	ref    *referenceServer
 	refErr error
+	// bombardier is the checked -bombardier binary, empty when the
+	// crosscheck phase cannot run (crosscheck.go).
+	bombardier string
 }
 
 func runBench(ctx context.Context, cfg config, pinned, noTaskset bool) int {
@@ -174,6 +177,8 @@ func (h *harness) run(ctx context.Context) error {
 		h.startReference(ctx)
 	}
 
+	h.checkBombardier()
+
 	phases := []struct {
 		name string
 		fn   func(context.Context) error
@@ -191,6 +196,9 @@ func (h *harness) run(ctx context.Context) error {
 		{"cpu", h.phaseCPU},
 		{"api", h.phaseAPI},
 		{"errors", h.phaseErrors},
+		// Closed loop after everything else measured, so its load does not
+		// shape their heaps; saturation's goodput is there to compare.
+		{"crosscheck", h.phaseCrosscheck},
 		{"soak", h.phaseSoak},
 	}
 	for _, p := range phases {
@@ -199,6 +207,9 @@ func (h *harness) run(ctx context.Context) error {
 			continue
 		}
 		if p.name == "soak" && h.cfg.soak <= 0 {
+			continue
+		}
+		if p.name == "crosscheck" && h.bombardier == "" {
 			continue
 		}
 		if ctx.Err() != nil {

@@ -56,6 +56,10 @@ type config struct {
 	peers   string
 	peerDir string
 
+	// bombardier is the closed-loop cross-check's binary
+	// (scripts/install-bombardier.sh); empty: not requested.
+	bombardier string
+
 	// role-only flags
 	role     string
 	addr     string
@@ -76,9 +80,10 @@ func main() {
 	fs.StringVar(&cfg.refPostgresURL, "reference-postgres-url", "", "the reference's own PostgreSQL database, dropped and re-created by the bench (with -reference-bin)")
 	fs.StringVar(&cfg.gantryBin, "gantry-bin", "", "use this gantry binary instead of building ./cmd/gantry")
 	fs.StringVar(&cfg.pprofDir, "pprof-dir", "", "save CPU profiles of gantry under load into this directory")
-	fs.StringVar(&cfg.only, "only", "", "comma-separated phases to run (startup,rig,latency,sse,saturation,cpu,fidelity,streams,errors,api,soak); default all (soak only with -soak)")
+	fs.StringVar(&cfg.only, "only", "", "comma-separated phases to run (startup,rig,latency,sse,saturation,cpu,fidelity,streams,errors,api,crosscheck,soak); default all (soak only with -soak, crosscheck only with -bombardier)")
 	fs.StringVar(&cfg.peers, "peers", "", "comma-separated peer gateways to measure beside gantry ("+peerNames()+"); install them with scripts/install-peers.sh")
 	fs.StringVar(&cfg.peerDir, "peer-dir", "bench/.peers", "directory scripts/install-peers.sh installed the peers into")
+	fs.StringVar(&cfg.bombardier, "bombardier", "", "bombardier "+bombardierVersion+" binary (scripts/install-bombardier.sh) for the crosscheck phase: closed-loop maximum RPS of the rig and each subject")
 	fs.BoolVar(&cfg.keep, "keep", false, "keep the temporary directory (logs, databases)")
 	fs.DurationVar(&cfg.soak, "soak", 0, "S10 soak: hold a mixed load on the first gantry for this long and report RSS growth (0: off; METHOD asks for 30m)")
 	fs.StringVar(&cfg.role, "role", "", "internal: run as mock or floor")
@@ -138,6 +143,9 @@ func runWithLimit(cfg config, pinned, noTaskset bool) int {
 		limit = 40 * time.Minute
 	}
 	if cfg.peers != "" {
+		limit += 2 * time.Minute
+	}
+	if cfg.bombardier != "" {
 		limit += 2 * time.Minute
 	}
 	limit += cfg.soak
