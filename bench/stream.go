@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -135,16 +134,10 @@ func (h *harness) sseGaps(ctx context.Context, sc sseScenario) error {
 	for i, s := range subjects {
 		targets[i] = s.request(sc.shape, sc.body, knobs, sc.scenario)
 	}
-	hist := make([]*stats.Histogram, n)
-	p50 := make([][]float64, n)
-	p99 := make([][]float64, n)
-	transit := newTransitRounds(n)
+	gaps, transit := newEventRounds(n), newEventRounds(n)
 	errs := make([]report.Errors, n)
 	contentCounts := make([][]int, n)
 	under := make([]float64, n)
-	for i := range hist {
-		hist[i] = stats.NewHistogram()
-	}
 	for round := range h.prof.gapRounds {
 		for k := range n {
 			i := (k + round) % n
@@ -155,21 +148,17 @@ func (h *harness) sseGaps(ctx context.Context, sc sseScenario) error {
 					status = tr.Status
 				}
 				errs[i].Add(status)
-				p50[i] = append(p50[i], math.NaN())
-				p99[i] = append(p99[i], math.NaN())
-				transit.add(i, nil)
+				gaps.fail(i)
+				transit.fail(i)
 				continue
 			}
-			transit.add(i, tr.Transit)
-			gaps := tr.Gaps()
-			for _, g := range gaps {
-				hist[i].Record(g)
+			if len(tr.Transit) > 0 {
+				transit.record(i, tr.Transit)
+			} else {
+				transit.fail(i)
 			}
+			gaps.record(i, tr.Gaps())
 			contentCounts[i] = append(contentCounts[i], len(tr.Content))
-			// Exact per-round quantiles: the overhead is tens of µs on
-			// 20 ms gaps, below the histogram's resolution there.
-			p50[i] = append(p50[i], us(stats.ExactQuantile(gaps, 0.5)))
-			p99[i] = append(p99[i], us(stats.ExactQuantile(gaps, 0.99)))
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -179,12 +168,12 @@ func (h *harness) sseGaps(ctx context.Context, sc sseScenario) error {
 		row := report.Row{
 			Subject: s.name, Scenario: sc.id, Level: fmt.Sprintf("gap %dx%s", h.prof.gapChunks, pacing), Offered: 1,
 			Requests: len(contentCounts[i]) + errs[i].Total(),
-			P50:      us(hist[i].Quantile(0.5)), P99: us(hist[i].Quantile(0.99)), P999: us(hist[i].Quantile(0.999)),
-			Errors: errs[i],
+			Errors:   errs[i],
 		}
+		row.P50, row.P99, row.P999 = gaps.pooled(i)
 		under[i] = 0
-		if hist[i].Count() > 0 {
-			under[i] = float64(hist[i].CountBelow(time.Millisecond)) / float64(hist[i].Count())
+		if h := gaps.hist[i]; h.Count() > 0 {
+			under[i] = float64(h.CountBelow(time.Millisecond)) / float64(h.Count())
 		}
 		row.Note = fmt.Sprintf("per-event gap; %.1f%% of gaps < 1 ms", 100*under[i])
 		// With 20 ms pacing, gaps under 1 ms mean events were held and
@@ -194,7 +183,7 @@ func (h *harness) sseGaps(ctx context.Context, sc sseScenario) error {
 		if i > 0 && extra > 0.05 {
 			row.Flags = append(row.Flags, report.FlagBuffers)
 		}
-		if a50, a99, ok := added(p50[i], p50[0], p99[i], p99[0]); i > 0 && ok {
+		if a50, a99, ok := gaps.added(i); i > 0 && ok {
 			row.AddedP50, row.AddedP99 = &a50, &a99
 			if errs[i].Total() == 0 {
 				h.setFigure(sc.id, s.name, "added_gap_p99_us", a99.Median)
@@ -219,7 +208,7 @@ func (h *harness) sseGaps(ctx context.Context, sc sseScenario) error {
 		}
 		h.rep.Add(row)
 	}
-	transit.report(h, subjects, sc.id)
+	reportTransit(h, subjects, sc.id, transit)
 	return nil
 }
 
