@@ -35,25 +35,10 @@ installed() {
 	[ "$got_claude" = "$want_claude" ] && [ "$got_codex" = "$want_codex" ]
 }
 
-if installed; then
-	echo "install-agents: claude-code $CLAUDE_CODE_VERSION and codex $CODEX_VERSION already in $dir"
-	exit 0
-fi
-if [ "${1:-}" = "--check" ]; then
-	echo "install-agents: pinned CLIs missing in $dir" >&2
-	exit 1
-fi
+# shellcheck source=lib/install-gate.sh
+. "$root/scripts/lib/install-gate.sh"
+install_gate install-agents "$dir" "claude-code $CLAUDE_CODE_VERSION and codex $CODEX_VERSION" "${1:-}"
 
-command -v npm >/dev/null || { echo "install-agents: npm not found" >&2; exit 1; }
-mkdir -p "$dir"
-# One installer at a time (parallel test runs may all find the CLIs missing);
-# whoever waited re-checks before installing again.
-exec 9>"$dir/.install.lock"
-flock 9
-if installed; then
-	echo "install-agents: installed by a concurrent run"
-	exit 0
-fi
 # A package.json of its own stops npm from walking up into another project and
 # makes the exact pins the whole dependency set.
 cat >"$dir/package.json" <<JSON

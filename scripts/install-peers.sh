@@ -37,24 +37,10 @@ installed() {
 		[ "$(version_of @hono/node-server)" = "$HONO_NODE_SERVER_VERSION" ]
 }
 
-if installed; then
-	echo "install-peers: portkey $PORTKEY_VERSION already in $dir"
-	exit 0
-fi
-if [ "${1:-}" = "--check" ]; then
-	echo "install-peers: portkey $PORTKEY_VERSION missing in $dir" >&2
-	exit 1
-fi
+# shellcheck source=lib/install-gate.sh
+. "$root/scripts/lib/install-gate.sh"
+install_gate install-peers "$dir" "portkey $PORTKEY_VERSION" "${1:-}"
 
-command -v npm >/dev/null || { echo "install-peers: npm not found" >&2; exit 1; }
-mkdir -p "$dir"
-# One installer at a time; whoever waited re-checks before installing again.
-exec 9>"$dir/.install.lock"
-flock 9
-if installed; then
-	echo "install-peers: installed by a concurrent run"
-	exit 0
-fi
 # A package.json of its own stops npm from walking up into another project and
 # makes the pins the whole dependency set.
 cat >"$dir/package.json" <<JSON
